@@ -1,0 +1,164 @@
+"""The detection stage: frames -> one person's H36M-17 2D track (a PoseSequence).
+
+Per frame (streaming, frames are never kept): the detector proposes people
+(with the tracker's expected box as a hint), :class:`PersonTracker` keeps the
+chosen one, and the raw keypoints are stored. At the end the raw track is
+converted once with :func:`video3d.keypoints.to_h36m` (BlazePose -> COCO ->
+H36M via ``coco_to_h36m``, the mapping the lifters are trained with) and holes
+are filled by :func:`video3d.detect.gaps.fill_gaps`.
+
+:class:`DetectionStage` (``push`` / ``finish``) lets a caller do other work on
+each decoded frame in the same pass; :func:`detect_video` is the loop over an
+iterable.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from video3d import keypoints as kpfmt
+from video3d.detect.base import Detector, PersonKeypoints, ScanningDetector
+from video3d.detect.gaps import default_max_gap, fill_gaps, summarize_gaps
+from video3d.detect.tracking import PersonTracker
+from video3d.errors import NoPersonError, VideoError
+from video3d.pose import PoseSequence
+
+#: Called once per processed frame as ``progress(1)`` (e.g. a rich progress bar's advance).
+Progress = Callable[[int], object]
+
+
+class DetectionStage:
+    """Incremental detection: ``push`` each RGB frame in order, then ``finish``.
+
+    Args:
+        detector: any :class:`~video3d.detect.base.Detector` (not closed here).
+        fps: frame rate of the video.
+        image_size: (width, height) of the frames.
+        num_frames_hint: expected frame count, to pre-allocate (optional).
+        person: 'auto' | 'largest' | 'center' | 'x,y' | (x, y); see
+            :mod:`video3d.detect.tracking`. Rules other than 'auto' use the
+            detector's tiled ``detect_all`` (if it has one) until someone is chosen.
+        max_gap_s: longest hole (seconds) filled by interpolation.
+        min_joint_score: H36M joints scoring below this in a detected frame are
+            re-interpolated in time where possible (see :func:`fill_gaps`).
+        progress: optional ``advance(n)`` callable, called with 1 per frame.
+    """
+
+    def __init__(self, detector: Detector, *, fps: float, image_size: tuple[int, int],
+                 num_frames_hint: int | None = None, person: str | Sequence[float] = "auto",
+                 max_gap_s: float = 0.5, min_joint_score: float = 0.1,
+                 progress: Progress | None = None) -> None:
+        fmt = detector.keypoint_format
+        if fmt not in kpfmt.FORMATS:
+            raise ValueError(f"detector {detector.name!r} has unknown keypoint format {fmt!r}")
+        width, height = (int(v) for v in image_size)
+        self.detector = detector
+        self.fps = float(fps)
+        self.image_size = (width, height)
+        self.max_gap = default_max_gap(fps, max_gap_s)
+        self.min_joint_score = min_joint_score
+        self.progress = progress
+        self.tracker = PersonTracker(person, fps=fps, image_size=self.image_size)
+        self._scan = self.tracker.rule != "auto" and isinstance(detector, ScanningDetector)
+        self._format = fmt
+        self._num_joints = kpfmt.NUM_JOINTS_BY_FORMAT[fmt]
+        capacity = max(int(num_frames_hint or 0), 16)
+        self._keypoints = np.full((capacity, self._num_joints, 2), np.nan, np.float32)
+        self._scores = np.full((capacity, self._num_joints), np.nan, np.float32)
+        self._detected = np.zeros(capacity, dtype=bool)
+        self._count = 0
+
+    @property
+    def num_frames(self) -> int:
+        """Frames pushed so far."""
+        return self._count
+
+    def _grow(self) -> None:
+        extra = len(self._keypoints)
+        self._keypoints = np.concatenate(
+            [self._keypoints, np.full((extra, self._num_joints, 2), np.nan, np.float32)])
+        self._scores = np.concatenate([self._scores, np.full((extra, self._num_joints), np.nan, np.float32)])
+        self._detected = np.concatenate([self._detected, np.zeros(extra, dtype=bool)])
+
+    def _check(self, frame: np.ndarray) -> None:
+        width, height = self.image_size
+        if frame.ndim != 3 or frame.shape[:2] != (height, width):
+            raise ValueError(f"frame {self._count} has shape {frame.shape}, "
+                             f"expected ({height}, {width}, 3) from image_size {self.image_size}")
+
+    def _check_person(self, person: PersonKeypoints) -> None:
+        if person.format != self._format or np.shape(person.keypoints) != (self._num_joints, 2):
+            raise ValueError(f"detector {self.detector.name!r} returned {person.format!r} keypoints of shape "
+                             f"{np.shape(person.keypoints)}, expected {self._format!r} ({self._num_joints}, 2)")
+
+    def push(self, frame_rgb: np.ndarray) -> PersonKeypoints | None:
+        """Detect in one (H, W, 3) uint8 RGB frame; return the tracked person (raw format) or None."""
+        frame = np.asarray(frame_rgb)
+        self._check(frame)
+        if self._scan and not self.tracker.active:
+            people = self.detector.detect_all(frame)  # type: ignore[attr-defined]
+        else:
+            people = self.detector.detect(frame, self.tracker.expected_box())
+        chosen = self.tracker.update(people)
+        if self._count == len(self._keypoints):
+            self._grow()
+        if chosen is not None:
+            self._check_person(chosen)
+            self._keypoints[self._count] = chosen.keypoints
+            self._scores[self._count] = chosen.scores
+            self._detected[self._count] = True
+        self._count += 1
+        if self.progress is not None:
+            self.progress(1)
+        return chosen
+
+    def finish(self) -> PoseSequence:
+        """Convert to H36M-17, fill gaps, and return the :class:`PoseSequence`.
+
+        Raises VideoError when no frame was pushed and NoPersonError when no
+        frame had the person.
+        """
+        t = self._count
+        if t == 0:
+            raise VideoError("no frames to detect people in")
+        raw_kp = self._keypoints[:t].copy()
+        raw_sc = self._scores[:t].copy()
+        detected = self._detected[:t].copy()
+        num_detected = int(detected.sum())
+        if num_detected == 0:
+            raise NoPersonError(f"no person detected in {t} frames")
+        h36m_kp, h36m_sc = kpfmt.to_h36m(raw_kp, np.nan_to_num(raw_sc, nan=0.0), self._format)
+        filled = fill_gaps(h36m_kp, h36m_sc, detected, self.max_gap, min_joint_score=self.min_joint_score)
+        meta = {
+            "gaps": filled.gaps,
+            "gap_summary": summarize_gaps(filled.gaps, t),
+            "num_detected": num_detected,
+            "interpolated": filled.interpolated,
+            "joint_filled": filled.joint_filled,
+            "max_gap": self.max_gap,
+            "person": self.tracker.rule,
+            "rejected_frames": self.tracker.rejected,
+            "raw_format": self._format,
+            "keypoints_raw": raw_kp,
+            "scores_raw": raw_sc,
+        }
+        return PoseSequence(keypoints_2d=filled.keypoints.astype(np.float32),
+                            scores_2d=np.clip(filled.scores, 0.0, 1.0).astype(np.float32),
+                            valid=filled.valid, fps=self.fps, image_size=self.image_size,
+                            detector=self.detector.name, meta=meta)
+
+
+def detect_video(frames: Iterable[np.ndarray], detector: Detector, *, fps: float,
+                 image_size: tuple[int, int], num_frames_hint: int | None = None,
+                 person: str | Sequence[float] = "auto", max_gap_s: float = 0.5,
+                 progress: Progress | None = None) -> PoseSequence:
+    """Run ``detector`` over ``frames`` ((H, W, 3) uint8 RGB, streamed) -> PoseSequence (H36M-17).
+
+    See :class:`DetectionStage` for the arguments. The detector is not closed.
+    """
+    stage = DetectionStage(detector, fps=fps, image_size=image_size, num_frames_hint=num_frames_hint,
+                           person=person, max_gap_s=max_gap_s, progress=progress)
+    for frame in frames:
+        stage.push(frame)
+    return stage.finish()

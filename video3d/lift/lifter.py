@@ -1,0 +1,118 @@
+"""`Lifter`: 2D keypoints (pixels) -> root-relative 3D poses in the camera frame."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from video3d import skeleton
+from video3d.errors import UserError
+from video3d.keypoints import normalize_screen
+from video3d.lift.weights import load_weights, resolve_weights
+from video3d.lift.windows import merge_windows, split_windows
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device} requested but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def hold_missing(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill frames that are not valid with the nearest valid frame.
+
+    keypoints: (T, 17, 2); valid: (T,) bool with at least one True. Any NaN
+    joint left inside a valid frame is replaced by the pelvis of that frame.
+    """
+    idx = np.flatnonzero(valid)
+    if len(idx) == 0:
+        raise UserError("no valid 2D pose to lift")
+    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(valid))), 0, len(idx) - 1)]
+    left = idx[np.clip(np.searchsorted(idx, np.arange(len(valid))) - 1, 0, len(idx) - 1)]
+    t = np.arange(len(valid))
+    nearest = np.where(np.abs(left - t) < np.abs(nearest - t), left, nearest)
+    out = keypoints[nearest].copy()
+    bad = ~np.isfinite(out).all(axis=-1)
+    if bad.any():
+        root = np.nanmean(out, axis=1, keepdims=True)
+        out = np.where(bad[..., None], np.broadcast_to(root, out.shape), out)
+    return out
+
+
+@dataclass
+class Lifter:
+    """A trained lifter with its model card.
+
+    window: frames per model call (243 for KTPFormer, 1 for AMPose).
+    """
+
+    model: torch.nn.Module
+    card: dict
+    device: torch.device
+
+    @classmethod
+    def load(cls, lifter: str = "ktpformer", weights: str | Path | None = None, device: str = "auto") -> "Lifter":
+        dev = select_device(device)
+        model, card = load_weights(resolve_weights(lifter, weights), dev)
+        if card["arch"] != lifter and weights is None:
+            raise UserError(f"default weights for {lifter} hold a {card['arch']} model")
+        return cls(model, card, dev)
+
+    @property
+    def name(self) -> str:
+        return self.card["arch"]
+
+    @property
+    def window(self) -> int:
+        return int(self.card.get("config", {}).get("num_frames", 1)) if self.card["arch"] == "ktpformer" else 1
+
+    @property
+    def sha256(self) -> str:
+        return self.card["sha256"]
+
+    @torch.inference_mode()
+    def predict_normalized(self, x: np.ndarray, flip: bool = True, stride: int | None = None,
+                           batch_size: int = 16) -> np.ndarray:
+        """Screen-normalised 2D (L, 17, 2), all finite -> camera-frame 3D (L, 17, 3).
+
+        Test-time flip averaging: the mirrored input is lifted too and its
+        mirrored output averaged in (both models are trained with mirroring).
+        """
+        window = self.window
+        stride = stride or max(1, window // 2)
+        wins, starts, left = split_windows(x.astype(np.float32), window, stride)
+        if window == 1:  # single-frame model: every frame is a batch item
+            wins = wins.reshape(-1, 17, 2)
+        preds = []
+        for i in range(0, len(wins), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(wins[i:i + batch_size])).to(self.device)
+            out = self.model(batch)
+            if flip:
+                mirrored = torch.from_numpy(skeleton.mirror(wins[i:i + batch_size])).to(self.device)
+                out = 0.5 * (out + torch.from_numpy(skeleton.mirror(self.model(mirrored).float().cpu().numpy())).to(self.device))
+            preds.append(out.float().cpu().numpy())
+        pred = np.concatenate(preds)
+        if window == 1:
+            pred = pred.reshape(len(pred), 1, 17, 3)
+        pred = merge_windows(pred, starts, len(x), left)
+        return pred - pred[:, :1]
+
+    def lift(self, keypoints_2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None,
+             flip: bool = True) -> np.ndarray:
+        """Pixel 2D (T, 17, 2) -> camera-frame root-relative 3D (T, 17, 3), metres.
+
+        Frames that are not ``valid`` are lifted from the nearest valid frame
+        (so windows stay continuous) and returned as NaN.
+        """
+        if valid is None:
+            valid = np.isfinite(keypoints_2d).all(axis=(1, 2))
+        filled = hold_missing(keypoints_2d, valid)
+        x = normalize_screen(filled, *image_size)
+        pose = self.predict_normalized(x, flip=flip)
+        pose[~valid] = np.nan
+        return pose

@@ -1,0 +1,107 @@
+"""Lifter weights on disk: ``<name>.safetensors`` plus a ``<name>.json`` model card.
+
+The card records the architecture and its constructor arguments, the input
+convention the weights expect, training data and settings, validation metrics
+and the sha256 of the safetensors file (checked on load).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from video3d.errors import WeightsError
+
+#: Input convention every shipped lifter is trained with.
+INPUT_CONVENTION = {
+    "joints": "h36m-17",
+    "keypoint_mapping": "video3d.keypoints.coco_to_h36m (head extrapolation 0.75)",
+    "normalization": "screen: x_n = 2x/w - 1, y_n = 2y/w - h/w",
+    "output": "camera frame (x right, y down, z forward), metres, pelvis = 0",
+}
+
+DEFAULT_WEIGHTS = {"ktpformer": "ktpformer-cmu", "ampose": "ampose-cmu"}
+
+
+def weights_dir() -> Path:
+    """Folder of the shipped weights (env ``VIDEO3D_WEIGHTS`` overrides)."""
+    env = os.environ.get("VIDEO3D_WEIGHTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_weights(lifter: str, weights: str | Path | None = None) -> Path:
+    """Path of the safetensors file for ``lifter`` (default shipped weights if None).
+
+    ``weights`` may be a path to a .safetensors file (its .json card beside it)
+    or the name of a file in :func:`weights_dir`.
+    """
+    if weights is None:
+        if lifter not in DEFAULT_WEIGHTS:
+            raise WeightsError(f"unknown lifter {lifter!r}; expected one of {', '.join(DEFAULT_WEIGHTS)}")
+        path = weights_dir() / f"{DEFAULT_WEIGHTS[lifter]}.safetensors"
+    else:
+        path = Path(weights)
+        if not path.suffix and not path.exists():
+            path = weights_dir() / f"{weights}.safetensors"
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    return path
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, card: dict) -> dict:
+    """Write ``path`` (.safetensors) and its card (.json) atomically; returns the card."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp), metadata={"arch": card["arch"]})
+    card = {**card, "input": INPUT_CONVENTION, "file": path.name, "sha256": file_sha256(tmp)}
+    card_tmp = path.with_suffix(".json.partial")
+    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)
+    os.replace(card_tmp, path.with_suffix(".json"))
+    return card
+
+
+def read_card(path: str | Path) -> dict:
+    card_path = Path(path).with_suffix(".json")
+    if not card_path.is_file():
+        raise WeightsError(f"model card not found beside the weights: {card_path}")
+    try:
+        return json.loads(card_path.read_text())
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"model card {card_path} is not valid JSON ({e.msg})") from None
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Build the model described by the card and load the weights (sha256-checked)."""
+    from video3d.models.presets import build_model
+
+    path = Path(path)
+    card = read_card(path)
+    digest = file_sha256(path)
+    if card.get("sha256") and card["sha256"] != digest:
+        raise WeightsError(f"weights file {path} is corrupt or was changed (sha256 mismatch with its card)")
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as e:  # safetensors raises several types for damaged files
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+    model = build_model(card["arch"], card.get("preset", "paper"), **card.get("config", {}))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"weights {path} do not match {card['arch']}: "
+                           f"{len(missing)} missing, {len(unexpected)} unexpected tensors")
+    model.eval().to(device)
+    return model, {**card, "sha256": digest, "path": str(path)}

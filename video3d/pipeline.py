@@ -1,0 +1,188 @@
+"""`run_video`: one video in, 2D + 3D keypoints, data files and renders out.
+
+Data flow: decode -> detect (2D, person selection, gap filling) -> convert to
+H36M-17 -> optional 2D smoothing -> lift (3D, camera frame) -> world frame ->
+optional 3D smoothing -> export files -> render (second decoding pass).
+Frames are streamed twice (detection, then rendering) instead of being held in
+memory, so memory does not grow with video length.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from video3d.errors import UserError
+from video3d.export.files import write_pose_files
+from video3d.io.atomic import atomic_dir, ensure_writable_dir
+from video3d.io.video import VideoInfo, iter_frames, probe
+from video3d.lift.lifter import Lifter
+from video3d.lift.world import camera_to_world
+from video3d.pose import PoseSequence
+from video3d.progress import StageProgress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Everything `video3d run` / `batch` can be told (CLI flags map 1:1)."""
+
+    lifter: str = "ktpformer"
+    weights: str | None = None
+    device: str = "auto"
+    detector: str = "blazepose"
+    person: str = "auto"
+    render: bool = True
+    flip: bool = True
+    max_gap_s: float = 0.5
+    smooth_2d: str = "none"
+    smooth_3d: str = "none"
+    export_bvh: bool = False
+    max_render_height: int = 720
+    mmpose_preset: str = "hrnet-w32"
+    pose_config: str | None = None
+    pose_checkpoint: str | None = None
+    det_config: str | None = None
+    det_checkpoint: str | None = None
+
+    def settings_key(self) -> dict:
+        """The options that change outputs (used to key the batch manifest)."""
+        d = dict(self.__dict__)
+        d.pop("device")
+        return d
+
+
+@dataclass
+class RunResult:
+    video: Path
+    out_dir: Path
+    num_frames: int
+    fps: float
+    image_size: tuple[int, int]
+    num_valid: int
+    timings: dict[str, float] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    gaps: str = ""
+
+    def stage_fps(self) -> dict[str, float]:
+        return {k: (self.num_frames / v if v > 0 else float("inf")) for k, v in self.timings.items()}
+
+
+def make_detector(options: RunOptions):
+    """The 2D backend named by ``options.detector``."""
+    if options.detector == "blazepose":
+        from video3d.detect.blazepose import BlazePoseDetector
+        return BlazePoseDetector()
+    if options.detector == "mmpose":
+        from video3d.detect.mmpose import MMPoseDetector
+        return MMPoseDetector(preset=options.mmpose_preset, pose_config=options.pose_config,
+                              pose_checkpoint=options.pose_checkpoint, det_config=options.det_config,
+                              det_checkpoint=options.det_checkpoint, device=options.device)
+    raise UserError(f"unknown --detector {options.detector!r}; expected blazepose or mmpose")
+
+
+def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress) -> PoseSequence:
+    from video3d.detect.stage import detect_video
+
+    detector = make_detector(options)
+    try:
+        progress.start("detect 2D", info.num_frames_header or None)
+        seq = detect_video(iter_frames(video, info), detector, fps=info.fps, image_size=(info.width, info.height),
+                           num_frames_hint=info.num_frames_header or None, person=options.person,
+                           max_gap_s=options.max_gap_s, progress=progress.advance)
+        progress.finish()
+    finally:
+        detector.close()
+    return seq
+
+
+def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> PoseSequence:
+    """Fill the 3D fields of ``seq`` (camera and world frames)."""
+    from video3d.filters import smooth
+
+    kp2d = seq.keypoints_2d
+    if options.smooth_2d != "none":
+        kp2d = smooth(kp2d, seq.fps, options.smooth_2d)
+    cam = lifter.lift(kp2d, seq.image_size, valid=seq.valid, flip=options.flip)
+    if options.smooth_3d != "none":
+        cam = smooth(cam, seq.fps, options.smooth_3d)
+        cam = cam - cam[:, :1]
+    seq.keypoints_3d_camera = cam
+    seq.keypoints_3d_world = camera_to_world(cam)
+    seq.lifter = lifter.name
+    seq.weights_sha256 = lifter.sha256
+    return seq
+
+
+def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path, options: RunOptions,
+                  progress: StageProgress) -> list[Path]:
+    """Second pass: MHFormer-style overlay and the standalone 3D animation."""
+    from video3d.io.writer import VideoWriter
+    from video3d.render.composite import OverlayCompositor
+
+    comp = OverlayCompositor(frame_size=(info.width, info.height), max_height=options.max_render_height)
+    overlay_path, skeleton_path = out_dir / "overlay.mp4", out_dir / "skeleton3d.mp4"
+    progress.start("render", len(seq))
+    n = 0
+    with VideoWriter(overlay_path, seq.fps, comp.output_size) as ov, \
+            VideoWriter(skeleton_path, seq.fps, comp.skeleton_size) as sk:
+        for t, frame in enumerate(iter_frames(video, info)):
+            if t >= len(seq):
+                break
+            ov.write(comp.compose(frame, seq.keypoints_2d[t], seq.scores_2d[t], seq.keypoints_3d_world[t]))
+            sk.write(comp.skeleton_frame(seq.keypoints_3d_world[t]))
+            progress.advance()
+            n += 1
+    progress.finish()
+    if n != len(seq):
+        raise UserError(f"{video}: second decoding pass gave {n} frames, the first gave {len(seq)}")
+    return [overlay_path, skeleton_path]
+
+
+def run_video(video: str | Path, out: str | Path = "outputs", options: RunOptions | None = None,
+              progress: StageProgress | None = None, lifter: Lifter | None = None,
+              output_name: str | None = None) -> RunResult:
+    """Turn one video into 3D keypoints, data files and renders in ``<out>/<stem>/``.
+
+    Everything is written into a staging folder renamed into place at the end,
+    so a failed run leaves nothing half-written. ``lifter`` can be passed to
+    reuse a loaded model across videos; ``output_name`` replaces the stem.
+    """
+    options = options or RunOptions()
+    progress = progress or StageProgress(None)
+    video = Path(video)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    info = probe(video)
+    out = Path(out)
+    ensure_writable_dir(out)
+    lifter = lifter or Lifter.load(options.lifter, options.weights, options.device)
+
+    t = time.perf_counter()
+    seq = detect_2d(video, info, options, progress)
+    timings["decode+detect"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lift_sequence(seq, lifter, options)
+    timings["lift"] = time.perf_counter() - t
+
+    final = out / (output_name or video.stem)
+    with atomic_dir(final) as staging:
+        t = time.perf_counter()
+        files = write_pose_files(staging, seq)
+        if options.export_bvh:
+            from video3d.export.bvh import export_bvh
+            export_bvh(staging / "skeleton.bvh", seq.keypoints_3d_world, seq.fps)
+            files.append(staging / "skeleton.bvh")
+        timings["export"] = time.perf_counter() - t
+        if options.render:
+            t = time.perf_counter()
+            files += render_videos(video, info, seq, staging, options, progress)
+            timings["decode+render"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return RunResult(video=video, out_dir=final, num_frames=len(seq), fps=seq.fps, image_size=seq.image_size,
+                     num_valid=int(seq.valid.sum()), timings=timings,
+                     files=[final / f.name for f in files], gaps=seq.meta.get("gaps_summary", ""))
