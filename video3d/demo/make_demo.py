@@ -19,7 +19,7 @@ import numpy as np
 
 from video3d.data.camera import Camera, look_at, project, world_to_camera
 from video3d.demo.mannequin import render_mannequin
-from video3d.demo.motion import J, Motion, MotionKind, procedural_motion
+from video3d.demo.motion import J, Body, Motion, MotionKind, procedural_motion
 from video3d.keypoints import blazepose_to_coco
 
 #: Default output of :func:`main`, relative to the repository root.
@@ -28,7 +28,7 @@ DEMO_PATH = Path(__file__).resolve().parents[2] / "demo_videos" / "demo_walk.mp4
 
 def framing_points(motion: Motion) -> np.ndarray:
     """Points that must stay in view: joints plus head top and soles, (T, 23, 3)."""
-    s = motion.body.thigh / 0.44
+    s = motion.body.thigh / Body().thigh
     top = motion.joints[:, J["head"]] + np.array([0.0, 0.0, 0.13 * s])
     soles = motion.joints[:, [J["left_toe"], J["right_toe"]]].copy()
     soles[..., 2] = 0.0

@@ -407,7 +407,7 @@ def _arm_raise(times: np.ndarray, xy: np.ndarray, heading: float, body: Body,
     fwd = _keyframes(u, [(0.0, 0.0), (0.62, 0.0), (0.76, 1.0), (0.84, 1.0), (0.97, 0.0), (1.0, 0.0)])
     arm = st.arm.copy()
     d = np.radians
-    for a, extra in ((0, side), (1, fwd)):
+    for a in (0, 1):
         arm[:, a, 1] += both_up * (d(168.0) - arm[:, a, 1])
         arm[:, a, 2] += both_up * (d(8.0) - arm[:, a, 2])
     arm[:, 0, 1] += side * (d(90.0) - arm[:, 0, 1])

@@ -51,7 +51,7 @@ def write_npz(path: Path, seq: PoseSequence) -> None:
 def write_json(path: Path, seq: PoseSequence) -> None:
     """Same content as the npz; NaN (missing) becomes null."""
     data = {k: _jsonable(v) for k, v in pose_arrays(seq).items()}
-    data["gaps"] = seq.meta.get("gaps_summary", "")
+    data["gaps"] = seq.meta.get("gap_summary", "")
     path.write_text(json.dumps(data, separators=(",", ":")))
 
 
