@@ -16,6 +16,7 @@
 #   * The registry's xtcocotools 1.14.3 wheel was built against numpy 1 and fails
 #     with numpy 2 ("numpy.dtype size changed"): it is taken from the shared wheel
 #     directory or built from source, never from the registry's wheel.
+#     With a CUDA torch, mmcv is always compiled (the shared wheel has CPU ops only).
 #   * The registry's torchvision is a CUDA build: installed with --no-deps so it
 #     can never pull a CUDA torch (the CPU-torch import shim lives in
 #     video3d/detect/mmpose.py).
@@ -88,8 +89,8 @@ run "${PIP[@]}" --no-deps "mmengine==${MMENGINE}" "mmdet==${MMDET}" "mmpose==${M
 # this Python, otherwise a source build against the installed torch/numpy.
 # (Plain --find-links is not enough: pip prefers the registry's manylinux wheel
 # over a linux_x86_64 wheel of the same version, hence --no-index.)
-install_compiled() {  # name version compiled-module
-    local name="$1" version="$2" module="$3" force=()
+install_compiled() {  # name version compiled-module [wheels-allowed: 1|0]
+    local name="$1" version="$2" module="$3" wheels_ok="${4:-1}" force=()
     if "$PY" -c "from importlib.metadata import version; assert version('${name}') == '${version}'" 2>/dev/null; then
         if "$PY" -c "import ${module}" 2>/dev/null; then
             echo "install_mmpose: ${name} ${version} already installed and working"
@@ -98,16 +99,26 @@ install_compiled() {  # name version compiled-module
         echo "install_mmpose: ${name} ${version} is installed but 'import ${module}' fails: reinstalling"
         force=(--force-reinstall)
     fi
-    if [[ "$USE_WHEELS" == 1 ]] && \
+    if [[ "$USE_WHEELS" == 1 && "$wheels_ok" == 1 ]] && \
         run "${PIP[@]}" --no-deps "${force[@]}" --no-index --find-links "$WHEELS" "${name}==${version}"; then
         return 0
     fi
-    [[ "$USE_WHEELS" == 1 ]] && echo "install_mmpose: no usable ${name} wheel in $WHEELS: building from source"
+    if [[ "$USE_WHEELS" == 1 ]]; then
+        echo "install_mmpose: not using a ${name} wheel from $WHEELS: building from source"
+    fi
     run "${PIP[@]}" --no-deps "${force[@]}" --no-build-isolation --no-binary "$name" "${name}==${version}"
 }
 
 step "5/5 compiled packages: mmcv ${MMCV} (full, with ops) and xtcocotools ${XTCOCOTOOLS}"
-MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" install_compiled mmcv "$MMCV" mmcv._ext
+# The shared mmcv wheel has CPU ops only (built against torch 2.13.0+cpu); with a
+# CUDA torch, mmcv is compiled so that its ops also run on the GPU.
+TORCH_CUDA="$("$PY" -c 'import torch; print(torch.version.cuda or "")')"
+if [[ -n "$TORCH_CUDA" ]]; then
+    echo "install_mmpose: torch has CUDA ${TORCH_CUDA}: compiling mmcv with CUDA ops"
+    MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS="${MAX_JOBS:-2}" install_compiled mmcv "$MMCV" mmcv._ext 0
+else
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" install_compiled mmcv "$MMCV" mmcv._ext
+fi
 install_compiled xtcocotools "$XTCOCOTOOLS" xtcocotools._mask
 
 step "check: import the stack the way video3d does"

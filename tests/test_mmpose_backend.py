@@ -136,10 +136,16 @@ def test_checkpoint_resolution_order(offline: Path, tmp_path: Path) -> None:
         mm.resolve_checkpoint("person detector", "my_cfg", None, None, "--det-checkpoint")
 
 
-def _save_numpy1_style(obj: dict, path: Path) -> None:
-    """torch.save, then rename numpy-2 pickle globals to the numpy-1 names old checkpoints use."""
+def _save_numpy1_style(obj: dict, path: Path, legacy: bool = False) -> None:
+    """torch.save, then rename numpy-2 pickle globals to the numpy-1 names old checkpoints use.
+
+    legacy=True writes the pre-zip format that OpenMMLab's publish_model tools use.
+    """
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(obj, buf, _use_new_zipfile_serialization=not legacy)
+    if legacy:  # protocol-2 GLOBAL opcodes are newline-terminated text: a plain replace is safe
+        path.write_bytes(buf.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+        return
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
@@ -149,14 +155,17 @@ def _save_numpy1_style(obj: dict, path: Path) -> None:
             dst.writestr(info, data)
 
 
-def test_weights_only_loading_of_trusted_checkpoints(tmp_path: Path) -> None:
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_weights_only_loading_of_trusted_checkpoints(tmp_path: Path, legacy: bool) -> None:
     torch.manual_seed(1)
     src, dst = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     meta = {"dataset_meta": {"sigmas": np.array([0.026, 0.025]), "num_keypoints": np.int64(17)}}
     path = tmp_path / "ckpt.pth"
-    _save_numpy1_style({"state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}, "meta": meta}, path)
-    with zipfile.ZipFile(path) as z:
-        assert b"numpy.core.multiarray" in z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+    state = {f"module.{k}": v for k, v in src.state_dict().items()}
+    _save_numpy1_style({"state_dict": state, "meta": meta}, path, legacy)
+    if not legacy:
+        with zipfile.ZipFile(path) as z:
+            assert b"numpy.core.multiarray" in z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
     with pytest.raises(pickle.UnpicklingError):  # what torch >= 2.6 does without the shim
         torch.load(path, weights_only=True)
     got = mm.load_trusted_checkpoint(dst, str(path))
@@ -207,6 +216,35 @@ def test_offline_detector_names_the_flag(offline: Path) -> None:
     msg = str(err.value)
     assert "'rtmpose-m'" in msg and mm.POSE_PRESETS["rtmpose-m"].url in msg and "--pose-checkpoint PATH" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.mmpose
+def test_local_checkpoints_load_into_the_preset_models(tmp_path: Path) -> None:
+    """--pose-checkpoint/--det-checkpoint: OpenMMLab-style files (numpy meta) load weights-only."""
+    _needs_stack()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(2)
+        src = mm.MMPoseDetector("rtmpose-t", det_preset="rtmdet-nano", device="cpu", allow_random_weights=True)
+        files = {}
+        for name, model in (("pose", src.pose_model), ("det", src.det_model)):
+            files[name] = tmp_path / f"{name}.pth"
+            meta = {"dataset_meta": dict(model.dataset_meta)} if name == "pose" else {}
+            _save_numpy1_style({"state_dict": model.state_dict(), "meta": meta}, files[name])
+        torch.manual_seed(3)
+        got = mm.MMPoseDetector("rtmpose-t", det_preset="rtmdet-nano", device="cpu",
+                                pose_checkpoint=str(files["pose"]), det_checkpoint=str(files["det"]))
+        assert not got.random_weights and got.name == "mmpose:rtmpose-t"
+        for a, b in ((src.pose_model, got.pose_model), (src.det_model, got.det_model)):
+            sa, sb = a.state_dict(), b.state_dict()
+            assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert isinstance(got.pose_model.dataset_meta["sigmas"], np.ndarray)
+        with pytest.raises(WeightsError, match="does not match the model config"):  # wrong file for the config
+            mm.MMPoseDetector("rtmpose-t", det_preset="rtmdet-nano", device="cpu",
+                              pose_checkpoint=str(files["det"]), det_checkpoint=str(files["det"]))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.mmpose
@@ -271,8 +309,9 @@ def test_hint_box_and_detection_interval(detector: mm.MMPoseDetector, monkeypatc
     assert len(people) == 1 and people[0].keypoints.shape == (17, 2)
     np.testing.assert_allclose(people[0].bbox, mm.expand_box(hint, detector.HINT_EXPAND, W, H))
 
+    score = [0.9]
     monkeypatch.setattr(detector, "estimate", lambda bgr, boxes: (np.zeros((len(boxes), 17, 2)),
-                                                                    np.zeros((len(boxes), 17))))
+                                                                    np.full((len(boxes), 17), score[0])))
     monkeypatch.setattr(detector, "det_every", 3)
     monkeypatch.setattr(detector, "_frame_index", 0)
     calls.clear()
@@ -280,6 +319,11 @@ def test_hint_box_and_detection_interval(detector: mm.MMPoseDetector, monkeypatc
         assert len(detector.detect(frame, hint=hint)) == 1
     assert len(calls) == 2  # frames 0 and 3; the others reuse the hint box
     assert detector.detect(frame) == [] and len(calls) == 3  # no hint: always detect
+    score[0] = 0.1  # a weak hint-only result (person probably lost) brings the detector back
+    calls.clear()
+    detector.detect(frame, hint=hint)  # frame 7: hint only, weak
+    detector.detect(frame, hint=hint)  # frame 8: detector again
+    assert len(calls) == 1
 
 
 @pytest.mark.mmpose

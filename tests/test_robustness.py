@@ -39,11 +39,16 @@ def person_video(tmp_path_factory) -> Path:
     return path
 
 
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 CASES = {
     "missing path": (lambda d: d / "absent.mp4", "not found"),
-    "a directory": (lambda d: d, "directory"),
-    "empty file": (lambda d: (d / "empty.mp4").write_bytes(b"") or d / "empty.mp4", "empty"),
-    "text named mp4": (lambda d: (d / "notes.mp4").write_text("hello, not a video\n") or d / "notes.mp4", "not a video"),
+    "a directory": (lambda d: d, "folder"),
+    "empty file": (lambda d: write(d / "empty.mp4", b""), "empty"),
+    "text named mp4": (lambda d: write(d / "notes.mp4", b"hello, not a video\n"), "not a readable video"),
     "zero-frame video": (lambda d: zero_frame_video(d / "audio_only.mp4"), "no video"),
     "no person": (lambda d: blank_video(d / "blank.mp4"), "no person"),
 }
@@ -103,7 +108,11 @@ def test_missing_and_corrupt_weights(tmp_path, capsys, tiny_weights, person_vide
 
 
 def test_one_frame_video_with_a_person_works(tmp_path, capsys, tiny_weights):
-    video, _ = person_clip(tmp_path / "one.mp4", frames=1)
+    from tests.videos import write_frames
+    from video3d.io.video import iter_frames
+
+    two, _ = person_clip(tmp_path / "two.mp4", frames=2)
+    video = write_frames(tmp_path / "one.mp4", [next(iter_frames(two))], 25.0)
     out = tmp_path / "out"
     code, err = run_main(capsys, "run", video, "--out", out, "--weights", tiny_weights["ktpformer"])
     assert code == 0, err

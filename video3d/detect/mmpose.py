@@ -220,6 +220,17 @@ def _numpy_safe_globals() -> AbstractContextManager:
 # --------------------------------------------------------------------- the stack
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the OpenMMLab stack's internal warnings (pkg_resources and torch.jit
+    deprecations on import, deprecated autocast, "checkpoint is None", meshgrid
+    indexing): none is actionable by a video3d user. ``record=True`` because mmdet
+    resets the filters itself (``simplefilter('once')``)."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _import_stack() -> SimpleNamespace:
     """Import mmpose/mmdet (applying the shims they need) or raise UserError(INSTALL_HINT)."""
     for name in ("mmengine", "mmcv", "mmdet", "mmpose", "xtcocotools"):
@@ -227,9 +238,7 @@ def _import_stack() -> SimpleNamespace:
             raise UserError(INSTALL_HINT)
     _declare_torchvision_op_schemas()
     try:
-        with warnings.catch_warnings():
-            # mmengine imports pkg_resources (hence setuptools < 81), which warns on import.
-            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        with _quiet():
             import mmcv.ops  # noqa: F401  (full mmcv with compiled ops; mmcv-lite cannot work)
             from mmdet.apis import inference_detector, init_detector
             from mmpose.apis import inference_topdown, init_model
@@ -341,16 +350,21 @@ def load_trusted_checkpoint(model: Any, path: str) -> dict:
             with _numpy_safe_globals():
                 ckpt = _load()
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path} holds objects other than tensors and numpy arrays; refusing to "
-                           f"unpickle it ({first}). Re-save only its 'state_dict' and 'meta'") from None
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n|$)", str(exc), re.DOTALL)
+        reason = found.group(1).strip() if found else type(exc).__name__
+        raise WeightsError(f"refusing to unpickle {path}: it holds more than tensors, numpy arrays and plain "
+                           f"containers ({reason}); re-save only its 'state_dict' and 'meta'") from None
     except (OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(ckpt, dict):
         raise WeightsError(f"{path} is not a checkpoint dict")
     state = ckpt.get("state_dict", ckpt)
     state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    missing, _unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, _unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even with strict=False
+        detail = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc))
+        raise WeightsError(f"{path} does not match the model config: {detail}") from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing:
         raise WeightsError(f"{path} does not match the model config: {len(missing)} weights missing "
@@ -360,16 +374,6 @@ def load_trusted_checkpoint(model: Any, path: str) -> dict:
 
 
 # ------------------------------------------------------------------------ adapter
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the OpenMMLab stack's internal warnings (deprecated torch APIs, "checkpoint
-    is None", meshgrid indexing): none is actionable by a video3d user. ``record=True``
-    because mmdet resets the filters itself (``simplefilter('once')``)."""
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("ignore")
-        yield
 
 
 def _resolve_device(device: str) -> str:
@@ -418,6 +422,9 @@ class MMPoseDetector:
     HINT_EXPAND = 1.15
     #: A hint box overlapping no detection by this IoU is added as an extra candidate.
     HINT_MIN_IOU = 0.3
+    #: With det_every > 1, a hint-only frame whose mean keypoint score is below this
+    #: makes the next frame run the person detector (the person may be lost).
+    HINT_MIN_SCORE = 0.3
 
     def __init__(self, preset: str = DEFAULT_POSE_PRESET, pose_config: str | None = None,
                  pose_checkpoint: str | None = None, det_config: str | None = None,
@@ -438,6 +445,7 @@ class MMPoseDetector:
         self.det_every = int(det_every)
         self.max_people = max_people
         self._frame_index = 0
+        self._force_detection = False
 
         pose_p, det_p = POSE_PRESETS[preset], DET_PRESETS[det_preset]
         pose_cfg = pose_config or str(preset_config_path(pose_p))
@@ -520,7 +528,9 @@ class MMPoseDetector:
         Returns every person found, sorted by detection score, as COCO-17
         PersonKeypoints in full-image pixels. With a hint, a hint box that no
         detection overlaps is added as the last candidate (a person the detector
-        missed); on frames skipped by ``det_every`` only the hint box is used.
+        missed); on frames skipped by ``det_every`` only the hint box is used (and
+        a weak result there, mean score < HINT_MIN_SCORE, brings the detector back
+        on the next frame).
         """
         frame = np.asarray(frame_rgb)
         if frame.ndim != 3 or frame.shape[2] != 3:
@@ -532,7 +542,7 @@ class MMPoseDetector:
             hint_box = expand_box(hint, self.HINT_EXPAND, w, h)
             if not np.all(hint_box[2:] - hint_box[:2] > 1.0):
                 hint_box = None
-        run_detector = hint_box is None or self._frame_index % self.det_every == 0
+        run_detector = hint_box is None or self._force_detection or self._frame_index % self.det_every == 0
         self._frame_index += 1
         if run_detector:
             boxes, _ = self.detect_people(bgr)
@@ -541,6 +551,7 @@ class MMPoseDetector:
         else:
             boxes = hint_box[None]
         kp, sc = self.estimate(bgr, boxes)
+        self._force_detection = not run_detector and float(sc.mean()) < self.HINT_MIN_SCORE
         return [PersonKeypoints(keypoints=kp[i], scores=sc[i], bbox=boxes[i].astype(np.float64), format="coco")
                 for i in range(len(boxes))]
 
