@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     import click
 
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        rv = app(args=argv, standalone_mode=False)  # returns typer.Exit's code in this mode
+        return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
