@@ -1,8 +1,7 @@
 """`Lifter` inference path and the `video3d lift` file contract."""
 from __future__ import annotations
 
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,11 +11,16 @@ from video3d import skeleton
 from video3d.lift.lifter import Lifter, hold_missing
 from video3d.lift.weights import file_sha256, load_weights
 
-CLI = [sys.executable, "-m", "video3d.cli"]
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process (the subprocess path is covered in test_robustness.py)."""
+    from video3d.cli import main
 
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+    return run
 
 
 class FrameLocal(torch.nn.Module):
@@ -88,7 +92,7 @@ def make_input(path, fmt="h36m", n=30, **extra):
 
 
 @pytest.mark.parametrize("fmt", ["h36m", "coco", "blazepose"])
-def test_lift_cli_contract(tiny_weights, tmp_path, fmt):
+def test_lift_cli_contract(run_cli, tiny_weights, tmp_path, fmt):
     make_input(tmp_path / "walk.npz", fmt, scores=np.ones((30, 33 if fmt == "blazepose" else 17), np.float32))
     r = run_cli("lift", tmp_path / "walk.npz", "--format", fmt, "--weights", tiny_weights["ktpformer"], "--out", tmp_path / "o")
     assert r.returncode == 0, r.stderr
@@ -99,7 +103,7 @@ def test_lift_cli_contract(tiny_weights, tmp_path, fmt):
         assert str(z["weights_sha256"]) == file_sha256(tiny_weights["ktpformer"])
 
 
-def test_lift_cli_folder_and_ampose(tiny_weights, tmp_path):
+def test_lift_cli_folder_and_ampose(run_cli, tiny_weights, tmp_path):
     (tmp_path / "in").mkdir()
     for name in ("a", "b"):
         make_input(tmp_path / "in" / f"{name}.npz", n=5)
@@ -118,7 +122,7 @@ def test_lift_cli_folder_and_ampose(tiny_weights, tmp_path):
     ("bad_scores", "'scores' must have shape"),
     ("missing_weights", "weights file not found"),
 ])
-def test_lift_cli_errors_are_one_line_and_write_nothing(tiny_weights, tmp_path, case, message):
+def test_lift_cli_errors_are_one_line_and_write_nothing(run_cli, tiny_weights, tmp_path, case, message):
     path = tmp_path / "in.npz"
     args = ["--weights", tiny_weights["ktpformer"]]
     if case == "missing_key":

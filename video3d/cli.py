@@ -277,12 +277,21 @@ def bench(
     device: str = typer.Option("auto"),
     frames: Optional[int] = typer.Option(None, help="Use only the first N frames."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
+    smoothing: bool = typer.Option(False, "--smoothing", help="Instead: jitter and lag of every smoothing option."),
 ) -> None:
-    """Throughput of decode, detection, lifting, rendering and end to end (frames/s)."""
-    from video3d.bench import benchmark, print_bench
+    """Throughput of decode, detection, lifting, rendering and end to end (frames/s).
 
-    res = benchmark(video, lifter=lifter, device=device, max_frames=frames)
-    print_bench(res)
+    With --smoothing: how much 3D jitter (mean joint acceleration) each smoothing option removes, at what lag.
+    Example: video3d bench demo_videos/demo_walk.mp4
+    """
+    from video3d.bench import benchmark, print_bench, print_smoothing, smoothing_benchmark
+
+    if smoothing:
+        res = smoothing_benchmark(video, lifter=lifter, device=device, max_frames=frames)
+        print_smoothing(res)
+    else:
+        res = benchmark(video, lifter=lifter, device=device, max_frames=frames)
+        print_bench(res)
     if json_out:
         json_out.write_text(json.dumps(res, indent=2))
 

@@ -29,6 +29,7 @@ from scipy.linalg import rq
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
+from video3d.data.camera import Camera as PinholeCamera
 from video3d.errors import UserError
 from video3d.keypoints import coco_to_h36m
 
@@ -47,8 +48,8 @@ DISTORTION_MODELS = ("none", "radial", "radial_tangential")
 
 
 @dataclass
-class Camera:
-    """A calibrated camera.
+class Camera(PinholeCamera):
+    """A calibrated camera: the pinhole :class:`video3d.data.camera.Camera` plus lens distortion.
 
     R: (3, 3) world -> camera rotation; t: (3,) metres, so X_cam = R @ X_world + t
     (OpenCV frame: x right, y down, z forward). fx, fy, cx, cy: pixels.
@@ -56,14 +57,6 @@ class Camera:
     reprojection_error: mean pixel error of the fit when recovered from data.
     """
 
-    R: np.ndarray
-    t: np.ndarray
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
     k: tuple[float, float] = (0.0, 0.0)
     p: tuple[float, float] = (0.0, 0.0)
     reprojection_error: float | None = None
@@ -71,11 +64,6 @@ class Camera:
     @property
     def image_size(self) -> tuple[int, int]:
         return (int(self.width), int(self.height))
-
-    @property
-    def center(self) -> np.ndarray:
-        """Camera centre in world coordinates, (3,)."""
-        return -self.R.T @ self.t
 
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) world metres -> (..., 3) camera metres."""

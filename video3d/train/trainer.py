@@ -88,7 +88,11 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
         start_epoch, best, history = ck["epoch"], ck["best"], ck["history"]
         train_seconds = ck.get("train_seconds", 0.0)
         sampler.rng.bit_generator.state = ck["sampler_rng"]
-        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+        if cfg.lr is not None:  # an explicit --lr on resume restarts the decay from that rate
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] = cfg.lr
+            scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
+        log.info("resumed from %s at epoch %d (lr %.2e)", ckpt_path, start_epoch, optimizer.param_groups[0]["lr"])
 
     card_base = {
         "name": cfg.name, "arch": cfg.arch, "preset": cfg.preset, "config": mcfg,
