@@ -17,7 +17,7 @@ import torch
 from video3d.io.video import iter_frames, probe
 from video3d.lift.lifter import Lifter
 from video3d.pipeline import RunOptions, run_video
-from video3d.progress import console
+from video3d.progress import report_console as console
 
 
 def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_frames: int | None = None) -> dict:

@@ -97,8 +97,9 @@ def _run_options(**kw):
 def _print_summary(result) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{result.video.name}: {result.num_frames} frames "
-                    f"({result.num_valid} with a pose) at {result.fps:.2f} fps, {result.image_size[0]}x{result.image_size[1]}")
+    console.print(f"[bold]{result.video.name}[/]: {result.num_frames} frames ({result.num_valid} with a pose) "
+                  f"at {result.fps:.2f} fps, {result.image_size[0]}x{result.image_size[1]}", highlight=False)
+    t = Table()
     t.add_column("stage")
     t.add_column("seconds", justify="right")
     t.add_column("frames/s", justify="right")
@@ -206,6 +207,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
     val_cameras: int = typer.Option(2, help="Random unseen cameras per validation clip."),
     val_max_frames: int = typer.Option(600, help="Frames per validation clip used during training."),
+    frames: Optional[int] = typer.Option(None, help="KTPFormer window length (overrides the preset's num_frames)."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights; a KTPFormer of another window length is resized."),
 ) -> None:
     """Train a lifter on mocap (synthesised 2D) or on Human3.6M.
 

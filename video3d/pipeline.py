@@ -21,6 +21,7 @@ from video3d.io.atomic import atomic_dir, ensure_writable_dir
 from video3d.io.video import VideoInfo, iter_frames, probe
 from video3d.lift.lifter import Lifter
 from video3d.lift.world import camera_to_world
+from video3d.native_stderr import native_stderr_silenced
 from video3d.pose import PoseSequence
 from video3d.progress import StageProgress
 
@@ -88,15 +89,17 @@ def make_detector(options: RunOptions):
 def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress) -> PoseSequence:
     from video3d.detect.stage import detect_video
 
-    detector = make_detector(options)
-    try:
-        progress.start("detect 2D", info.num_frames_header or None)
-        seq = detect_video(iter_frames(video, info), detector, fps=info.fps, image_size=(info.width, info.height),
-                           num_frames_hint=info.num_frames_header or None, person=options.person,
-                           max_gap_s=options.max_gap_s, progress=progress.advance)
-        progress.finish()
-    finally:
-        detector.close()
+    quiet = not log.isEnabledFor(logging.DEBUG)  # --verbose shows the native libraries' own messages
+    with native_stderr_silenced(quiet):
+        detector = make_detector(options)
+        try:
+            progress.start("detect 2D", info.num_frames_header or None)
+            seq = detect_video(iter_frames(video, info), detector, fps=info.fps,
+                               image_size=(info.width, info.height), num_frames_hint=info.num_frames_header or None,
+                               person=options.person, max_gap_s=options.max_gap_s, progress=progress.advance)
+            progress.finish()
+        finally:
+            detector.close()
     return seq
 
 

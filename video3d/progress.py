@@ -10,7 +10,8 @@ from rich.logging import RichHandler
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress, logs, errors
+report_console = Console()  # result tables a user may redirect (eval, bench)
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:

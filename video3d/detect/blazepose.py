@@ -34,6 +34,7 @@ time and fail offline, so they are refused with a clear error.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,11 @@ NUM_LANDMARKS = 33
 
 def _pose_module() -> Any:
     """The legacy ``mediapipe.solutions.pose`` module, or a UserError explaining the install."""
+    # MediaPipe's native logging (glog/absl) writes INFO/WARNING lines straight to
+    # stderr on every graph start; keep stderr for our own logs and errors unless
+    # the user asked for them (an explicit GLOG_minloglevel is respected).
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import mediapipe as mp
         return mp.solutions.pose

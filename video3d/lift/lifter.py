@@ -77,7 +77,7 @@ class Lifter:
 
     @torch.inference_mode()
     def predict_normalized(self, x: np.ndarray, flip: bool = True, stride: int | None = None,
-                           batch_size: int = 16) -> np.ndarray:
+                           batch_size: int | None = None) -> np.ndarray:
         """Screen-normalised 2D (L, 17, 2), all finite -> camera-frame 3D (L, 17, 3).
 
         Test-time flip averaging: the mirrored input is lifted too and its
@@ -88,6 +88,7 @@ class Lifter:
         wins, starts, left = split_windows(x.astype(np.float32), window, stride)
         if window == 1:  # single-frame model: every frame is a batch item
             wins = wins.reshape(-1, 17, 2)
+        batch_size = batch_size or (16 if window > 1 else 2048)
         preds = []
         for i in range(0, len(wins), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(wins[i:i + batch_size])).to(self.device)

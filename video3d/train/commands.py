@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from video3d.errors import UserError
-from video3d.progress import console, make_progress
+from video3d.progress import console, make_progress, report_console
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,8 @@ def _subjects(text: str) -> tuple[str, ...]:
 
 
 def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subjects, epochs, steps_per_epoch,
-                  batch_size, lr, seed, device, amp, out, name, resume, val_cameras, val_max_frames) -> dict:
+                  batch_size, lr, seed, device, amp, out, name, resume, val_cameras, val_max_frames,
+                  frames=None, init=None) -> dict:
     from video3d.models.presets import PRESETS
     from video3d.train import datasets, samplers
     from video3d.train.trainer import TrainConfig, train
@@ -29,7 +30,12 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
         raise UserError(f"unknown --arch {arch!r}; expected one of {', '.join(PRESETS)}")
     if preset not in PRESETS[arch]:
         raise UserError(f"unknown --preset {preset!r} for {arch}; expected one of {', '.join(PRESETS[arch])}")
-    window = PRESETS[arch][preset].get("num_frames", 1) if arch == "ktpformer" else 1
+    overrides = {}
+    if frames is not None:
+        if arch != "ktpformer":
+            raise UserError("--frames applies to ktpformer only (AMPose lifts single frames)")
+        overrides["num_frames"] = frames
+    window = (frames or PRESETS[arch][preset].get("num_frames", 1)) if arch == "ktpformer" else 1
     name = name or f"{arch}-{preset}"
     synth = samplers.SynthesisConfig()
     if h36m_3d or h36m_2d:
@@ -55,7 +61,8 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
         }
         log.info("training on %d clips (%d frames), validating on %d clips x %d cameras",
                  len(train_clips), data_card["train_frames_50fps"], len(val_clips), val_cameras)
-    cfg = TrainConfig(arch=arch, preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+    cfg = TrainConfig(arch=arch, preset=preset, model_overrides=overrides,
+                      init_weights=str(init) if init else None, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                       lr=lr, seed=seed, device=device, amp=amp, out_dir=str(out), name=name, resume=resume)
     t0 = time.perf_counter()
     with make_progress() as progress:
@@ -110,7 +117,7 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
         rows = list(res["groups"].items()) if per_clip else []
         for group, m in rows + [("[bold]overall[/]", res["overall"])]:
             table.add_row(group, *(f"{m[k]:.1f}" for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck150", "auc")))
-        console.print(table)
+        report_console.print(table)
     if json_out:
         json_out.write_text(json.dumps({"weights": model.card["path"], "sha256": model.sha256, "results": results}, indent=2))
     return results

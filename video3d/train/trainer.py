@@ -45,11 +45,30 @@ class TrainConfig:
     out_dir: str = "runs/ktpformer"
     name: str = "ktpformer"
     resume: bool = False
+    #: start from these weights (.safetensors); a KTPFormer trained on another
+    #: window length is resized (video3d.models.resize) - progressive length training.
+    init_weights: str | None = None
 
     def resolved(self) -> dict:
         d = OPTIM_DEFAULTS[self.arch]
         return {k: (getattr(self, k) if getattr(self, k) is not None else d[k])
                 for k in ("lr", "weight_decay", "lr_decay", "batch_size")} | {"optimizer": d["optimizer"]}
+
+
+def initial_state(cfg: TrainConfig, model: torch.nn.Module) -> dict:
+    """State dict of ``cfg.init_weights`` fitted to ``model`` (window length resized for KTPFormer)."""
+    from video3d.errors import WeightsError
+    from video3d.lift.weights import load_weights
+
+    init_model, card = load_weights(cfg.init_weights)
+    if card["arch"] != cfg.arch:
+        raise WeightsError(f"--init weights hold a {card['arch']} model, not {cfg.arch}")
+    state = init_model.state_dict()
+    frames = getattr(model, "num_frames", None)
+    if cfg.arch == "ktpformer" and card["config"].get("num_frames") != frames:
+        from video3d.models.resize import resize_ktpformer_state
+        state = resize_ktpformer_state(state, frames)
+    return state
 
 
 def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | None = None,
@@ -65,7 +84,11 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
     device = select_device(cfg.device)
     opt_cfg = cfg.resolved()
     mcfg = model_config(cfg.arch, cfg.preset, **cfg.model_overrides)
-    model = build_model(cfg.arch, cfg.preset, **cfg.model_overrides).to(device)
+    model = build_model(cfg.arch, cfg.preset, **cfg.model_overrides)
+    if cfg.init_weights and not (cfg.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists()):
+        model.load_state_dict(initial_state(cfg, model))
+        log.info("initialised from %s", cfg.init_weights)
+    model = model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if opt_cfg["optimizer"] == "adamw":
         optimizer = torch.optim.AdamW(params, lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"])
@@ -98,7 +121,8 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
         "name": cfg.name, "arch": cfg.arch, "preset": cfg.preset, "config": mcfg,
         "training": {**(card_extra or {}), "optimizer": opt_cfg, "epochs": cfg.epochs,
                      "steps_per_epoch": cfg.steps_per_epoch, "seed": cfg.seed, "device": str(device),
-                     "loss": "L_w + 0.5 L_tc + 2.0 L_v" if cfg.arch == "ktpformer" else "MSE"},
+                     "loss": "L_w + 0.5 L_tc + 2.0 L_v" if cfg.arch == "ktpformer" else "MSE",
+                     **({"initialised_from": _init_summary(cfg.init_weights)} if cfg.init_weights else {})},
     }
     card = None
     for epoch in range(start_epoch, cfg.epochs):
@@ -142,3 +166,12 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
         from video3d.lift.weights import read_card
         card = read_card(out / f"{cfg.name}.safetensors")
     return card
+
+
+def _init_summary(path: str) -> dict:
+    """What the model card records about the weights a run started from."""
+    from video3d.lift.weights import read_card
+
+    card = read_card(path)
+    return {"file": Path(path).name, "sha256": card.get("sha256"), "config": card.get("config"),
+            "training": card.get("training"), "metrics": card.get("metrics")}
