@@ -236,6 +236,7 @@ def evaluate_cmd(
     flip: bool = typer.Option(True, "--flip/--no-flip"),
     per_clip: bool = typer.Option(True, "--per-clip/--no-per-clip", help="Show per-clip rows."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON."),
+    update_card: bool = typer.Option(False, "--update-card", help="Record the overall metrics in the weights' model card."),
 ) -> None:
     """Metrics table (MPJPE, P-MPJPE, N-MPJPE, MPJVE, PCK@150, AUC) for a weights file.
 

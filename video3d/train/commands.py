@@ -80,7 +80,7 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
 
 
 def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_cameras, inputs, cameras, max_frames,
-                 device, flip, per_clip, json_out) -> dict:
+                 device, flip, per_clip, json_out, update_card=False) -> dict:
     from video3d.lift.lifter import Lifter
     from video3d.train import datasets, samplers
     from video3d.train.evaluate import evaluate
@@ -120,4 +120,21 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
         report_console.print(table)
     if json_out:
         json_out.write_text(json.dumps({"weights": model.card["path"], "sha256": model.sha256, "results": results}, indent=2))
+    if update_card:
+        settings = {"subjects": val_subjects if not h36m_3d else "S9,S11", "cameras_per_clip": cameras,
+                    "max_frames": max_frames, "flip": flip, "segment_frames": 500, "seed": 1234}
+        write_card_metrics(Path(model.card["path"]), {"settings": settings,
+                                                      **{s: r["overall"] for s, r in results.items()}})
     return results
+
+
+def write_card_metrics(weights: Path, evaluation: dict) -> None:
+    """Record held-out metrics in the model card (the weights file, and so its sha256, is unchanged)."""
+    import os
+
+    card_path = weights.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card.setdefault("metrics", {})["held_out_evaluation"] = evaluation
+    tmp = card_path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, card_path)
