@@ -13,7 +13,7 @@ from video3d.train.metrics import mpjpe, p_mpjpe
 
 #: P-MPJPE (mm) the shipped lifters must reach on the rendered mannequin
 #: (measured values are in the README; thresholds leave a margin).
-GT_THRESHOLD_MM = {"ktpformer": 90.0, "ampose": 100.0}
+GT_THRESHOLD_MM = {"ktpformer": 100.0, "ampose": 70.0}  # measured: 85.6 and 56.1
 
 
 def shipped(lifter: str):
