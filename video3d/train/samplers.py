@@ -33,23 +33,29 @@ class SynthesisConfig:
     clean_fraction: float = 0.3
 
 
-def synthesize_window(landmarks_world: np.ndarray, rng: np.random.Generator, cfg: SynthesisConfig,
-                      noisy: bool) -> tuple[np.ndarray, np.ndarray]:
-    """One sample from a world-frame COCO landmark window.
+def film(landmarks_world: np.ndarray, rng: np.random.Generator, cfg: SynthesisConfig, noisy: bool
+         ) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
+    """Film a landmark window with a random static camera.
 
-    landmarks_world: (T, 17, 3) metres, z up. Returns (input (T, 17, 2)
-    screen-normalised, target (T, 17, 3) camera frame root-relative).
+    landmarks_world: (T, 17, 3) COCO landmarks, metres, z up. Returns
+    (2D H36M-17 keypoints (T, 17, 2) in pixels, image size (w, h), 3D target
+    (T, 17, 3) camera frame, root-relative), both through ``coco_to_h36m``.
     """
     cam = camera.random_camera(rng, landmarks_world, cfg.camera)
     lm_cam = camera.world_to_camera(landmarks_world, cam.R, cam.t)
     kp2d = camera.project(lm_cam, cam)
     if noisy:
-        kp2d, scores = noise.detector_noise(kp2d, rng, cfg.noise)
+        kp2d, _ = noise.detector_noise(kp2d, rng, cfg.noise)
     kp2d_h36m, _ = coco_to_h36m(kp2d)
     target, _ = coco_to_h36m(lm_cam)
-    target = target - target[:, :1]
-    x = normalize_screen(kp2d_h36m, cam.width, cam.height)
-    return x.astype(np.float32), target.astype(np.float32)
+    return kp2d_h36m, (cam.width, cam.height), target - target[:, :1]
+
+
+def synthesize_window(landmarks_world: np.ndarray, rng: np.random.Generator, cfg: SynthesisConfig,
+                      noisy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One training sample: (input (T, 17, 2) screen-normalised, target (T, 17, 3))."""
+    kp2d, size, target = film(landmarks_world, rng, cfg, noisy)
+    return normalize_screen(kp2d, *size).astype(np.float32), target.astype(np.float32)
 
 
 class MocapSampler:
@@ -147,13 +153,7 @@ def make_eval_sequences(clips: list, cameras_per_clip: int, noisy: bool, seed: i
         n_seg = max(1, int(np.ceil(len(lm_all) / segment_frames)))
         for seg, lm in enumerate(np.array_split(lm_all, n_seg)):
             for k in range(cameras_per_clip):
-                cam = camera.random_camera(rng, lm, cfg.camera)
-                lm_cam = camera.world_to_camera(lm, cam.R, cam.t)
-                kp = camera.project(lm_cam, cam)
-                if noisy:
-                    kp, _ = noise.detector_noise(kp, rng, cfg.noise)
-                kp_h36m, _ = coco_to_h36m(kp)
-                target, _ = coco_to_h36m(lm_cam)
-                out.append(EvalSequence(f"{clip.name}/seg{seg}/cam{k}", clip.name, kp_h36m.astype(np.float32),
-                                        (cam.width, cam.height), (target - target[:, :1]).astype(np.float32)))
+                kp, size, target = film(lm, rng, cfg, noisy)
+                out.append(EvalSequence(f"{clip.name}/seg{seg}/cam{k}", clip.name, kp.astype(np.float32), size,
+                                        target.astype(np.float32)))
     return out
