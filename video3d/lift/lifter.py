@@ -14,6 +14,13 @@ from video3d.lift.weights import load_weights, resolve_weights
 from video3d.lift.windows import merge_windows, split_windows
 
 
+def mirror_torch(x: torch.Tensor) -> torch.Tensor:
+    """:func:`video3d.skeleton.mirror` on a tensor (..., 17, D), on its own device."""
+    out = x[..., list(skeleton.FLIP_PERMUTATION), :].clone()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
 def select_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda when available, else cpu; otherwise the named device."""
     if device == "auto":
@@ -92,11 +99,10 @@ class Lifter:
         preds = []
         for i in range(0, len(wins), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(wins[i:i + batch_size])).to(self.device)
-            out = self.model(batch)
+            out = self.model(batch).float()
             if flip:
-                mirrored = torch.from_numpy(skeleton.mirror(wins[i:i + batch_size])).to(self.device)
-                out = 0.5 * (out + torch.from_numpy(skeleton.mirror(self.model(mirrored).float().cpu().numpy())).to(self.device))
-            preds.append(out.float().cpu().numpy())
+                out = 0.5 * (out + mirror_torch(self.model(mirror_torch(batch)).float()))
+            preds.append(out.cpu().numpy())
         pred = np.concatenate(preds)
         if window == 1:
             pred = pred.reshape(len(pred), 1, 17, 3)
