@@ -151,7 +151,7 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
                   "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 1)}
         history.append(record)
         score = val["overall"]["mpjpe"]
-        if not math.isfinite(score) or score < best or card is None and best == math.inf:
+        if not math.isfinite(score) or score < best:
             best = score if math.isfinite(score) else best
             card = save_weights(model, out / cfg.name, {**card_base, "metrics": {"validation_during_training": val["overall"]},
                                                          "history": history})
