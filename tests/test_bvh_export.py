@@ -1,4 +1,4 @@
-"""Tests for video3d.export.bvh: round trip through video3d.mocap.bvh, continuity, format."""
+"""Tests for video3d.export.bvh: round trip through video3d.formats.bvh, continuity, format."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 from video3d import skeleton
 from video3d.errors import UserError
 from video3d.export import bvh
-from video3d.mocap.bvh import forward_kinematics, read_bvh
+from video3d.formats.bvh import forward_kinematics, read_bvh
 
 FPS = 30.0
 #: Rest offsets of each H36M joint from its parent, metres, world frame (z up),

@@ -1,4 +1,4 @@
-"""Tests for video3d.data.camera: projection, transforms, look-at, random cameras."""
+"""Tests for video3d.geometry.camera and video3d.data.virtual_camera: projection, transforms, look-at, random cameras."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.motions import standing_pose, walking_clip
-from video3d.data.camera import (Camera, CameraConfig, camera_to_world, look_at, project, random_camera,
-                                 world_to_camera)
+from video3d.data.virtual_camera import CameraConfig, random_camera
+from video3d.geometry.camera import Camera, camera_to_world, look_at, project, world_to_camera
 
 
 def simple_camera(**kw) -> Camera:

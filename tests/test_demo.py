@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from video3d.data.camera import project, world_to_camera
+from video3d.geometry.camera import project, world_to_camera
 from video3d.demo.make_demo import (blazepose_agreement, demo_camera, frame_camera, framing_points,
                                     read_video, render_ground_truth_clip)
 from video3d.demo.mannequin import (SHIRT, TROUSERS, BELT, Look, intersect_round_cone, render_frame,

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from video3d.data.h36m import (H36M_17_OF_32, Camera, calibrate_camera, decompose_projection,
-                               dlt_projection_matrix, load_cameras_json, load_h36m, load_positions_2d,
+from video3d.data.h36m import (H36M_17_OF_32, load_cameras_json, load_h36m, load_positions_2d,
                                recover_cameras, save_cameras_json, split_h36m)
+from video3d.geometry.calibrate import calibrate_camera, decompose_projection, dlt_projection_matrix
+from video3d.geometry.camera import CalibratedCamera as Camera
 from video3d.errors import UserError
 
 SUBJECTS = ("S1", "S11")

@@ -11,7 +11,7 @@ from video3d.errors import UserError
 from video3d.keypoints import COCO_JOINT_NAMES
 from video3d.mocap import clips as clips_mod
 from video3d.mocap.asfamc import forward_kinematics as asf_fk, parse_asf, parse_amc, read_amc, read_asf
-from video3d.mocap.bvh import BvhMotion, BvhSkeleton, forward_kinematics, parse_bvh, read_bvh, write_bvh
+from video3d.formats.bvh import BvhMotion, BvhSkeleton, forward_kinematics, parse_bvh, read_bvh, write_bvh
 from video3d.mocap.clips import (MocapClip, default_cache_dir, default_mocap_root, find_clip_files,
                                  load_clip, load_mocap_dir, resample, split_by_subject,
                                  subject_from_name)

@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from video3d.lift.world import CAMERA_TO_WORLD, camera_to_world
+from video3d.lift.world import CAMERA_TO_WORLD, camera_to_display_world
 
 
 def standing_pose_camera() -> np.ndarray:
@@ -21,7 +21,7 @@ def standing_pose_camera() -> np.ndarray:
 
 def test_upright_camera_gives_z_up_and_floor():
     pose = np.repeat(standing_pose_camera()[None], 5, 0)
-    w = camera_to_world(pose)
+    w = camera_to_display_world(pose)
     assert np.allclose(w[:, :, 2].min(axis=1), 0.0)  # lowest joint on the floor
     assert (w[:, 10, 2] > w[:, 0, 2]).all() and (w[:, 0, 2] > w[:, 3, 2]).all()  # head above pelvis above feet
     np.testing.assert_allclose(w[:, 0, :2], 0.0, atol=1e-9)  # pelvis above the origin
@@ -30,7 +30,7 @@ def test_upright_camera_gives_z_up_and_floor():
 def test_tilted_camera_is_levelled():
     pose = standing_pose_camera()
     tilt = Rotation.from_euler("x", 20, degrees=True).as_matrix()  # camera pitched by 20 degrees
-    w = camera_to_world(np.repeat((pose @ tilt.T)[None], 3, 0))
+    w = camera_to_display_world(np.repeat((pose @ tilt.T)[None], 3, 0))
     spine = w[0, 8] - w[0, 0]
     assert np.degrees(np.arccos(spine[2] / np.linalg.norm(spine))) < 1.0
 
@@ -38,7 +38,7 @@ def test_tilted_camera_is_levelled():
 def test_nan_frames_stay_nan():
     pose = np.repeat(standing_pose_camera()[None], 4, 0)
     pose[2] = np.nan
-    w = camera_to_world(pose)
+    w = camera_to_display_world(pose)
     assert np.isnan(w[2]).all() and np.isfinite(w[[0, 1, 3]]).all()
 
 

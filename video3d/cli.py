@@ -310,19 +310,24 @@ def make_demo(out: Path = typer.Option(Path("demo_videos/demo_walk.mp4"), "--out
     console.print(f"wrote {path}")
 
 
+#: Base class of the parser's own errors (usage errors, bad parameters). typer < 0.29
+#: re-exports click's classes and typer >= 0.29 vendors click as ``typer._click``; both
+#: expose ``typer.BadParameter``, whose ancestors include that base, so no import of
+#: click (which typer >= 0.29 no longer installs) is needed.
+_CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, exit codes 0/1/2/130."""
-    import click
-
     try:
-        rv = app(args=argv, standalone_mode=False)  # returns typer.Exit's code in this mode
+        rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
-    except click.ClickException as e:
+    except _CLICK_EXCEPTION as e:  # usage errors (unknown option, bad value): usage + message, exit 2
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.print("aborted")
         return 130
     except KeyboardInterrupt:

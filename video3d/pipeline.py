@@ -20,7 +20,7 @@ from video3d.export.files import write_pose_files
 from video3d.io.atomic import atomic_dir, ensure_writable_dir
 from video3d.io.video import VideoInfo, iter_frames, probe
 from video3d.lift.lifter import Lifter
-from video3d.lift.world import camera_to_world
+from video3d.lift.world import camera_to_display_world
 from video3d.native_stderr import native_stderr_silenced
 from video3d.pose import PoseSequence
 from video3d.progress import StageProgress
@@ -115,7 +115,7 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> Pos
         cam = smooth(cam, seq.fps, options.smooth_3d)
         cam = cam - cam[:, :1]
     seq.keypoints_3d_camera = cam
-    seq.keypoints_3d_world = camera_to_world(cam)
+    seq.keypoints_3d_world = camera_to_display_world(cam)
     seq.lifter = lifter.name
     seq.weights_sha256 = lifter.sha256
     return seq

@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.linalg import rq
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
-from video3d.data.camera import Camera as PinholeCamera
+from video3d.geometry.calibrate import calibrate_camera
+from video3d.geometry.camera import CalibratedCamera as Camera
 from video3d.errors import UserError
 from video3d.keypoints import coco_to_h36m
 
@@ -43,65 +41,6 @@ NUM_CAMERAS = 4
 #: camera table (cameras 54138969, 55011271, 58860488, 60457274). Only used
 #: when cameras are recovered from the data; a camera JSON overrides it.
 DEFAULT_IMAGE_SIZES: tuple[tuple[int, int], ...] = ((1000, 1002), (1000, 1000), (1000, 1000), (1000, 1002))
-#: Distortion models for :func:`calibrate_camera`.
-DISTORTION_MODELS = ("none", "radial", "radial_tangential")
-
-
-@dataclass
-class Camera(PinholeCamera):
-    """A calibrated camera: the pinhole :class:`video3d.data.camera.Camera` plus lens distortion.
-
-    R: (3, 3) world -> camera rotation; t: (3,) metres, so X_cam = R @ X_world + t
-    (OpenCV frame: x right, y down, z forward). fx, fy, cx, cy: pixels.
-    k: radial (k1, k2); p: tangential (p1, p2), OpenCV convention.
-    reprojection_error: mean pixel error of the fit when recovered from data.
-    """
-
-    k: tuple[float, float] = (0.0, 0.0)
-    p: tuple[float, float] = (0.0, 0.0)
-    reprojection_error: float | None = None
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return (int(self.width), int(self.height))
-
-    def world_to_camera(self, points: np.ndarray) -> np.ndarray:
-        """(..., 3) world metres -> (..., 3) camera metres."""
-        return np.asarray(points) @ self.R.T + self.t
-
-    def project(self, points_world: np.ndarray) -> np.ndarray:
-        """(..., 3) world metres -> (..., 2) pixels (with distortion)."""
-        return project_camera_points(self.world_to_camera(points_world), self.fx, self.fy,
-                                     self.cx, self.cy, self.k, self.p)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict in the :func:`load_cameras_json` schema."""
-        d = {"R": np.asarray(self.R).tolist(), "t": np.asarray(self.t).tolist(),
-             "fx": float(self.fx), "fy": float(self.fy), "cx": float(self.cx), "cy": float(self.cy),
-             "width": int(self.width), "height": int(self.height),
-             "k": [float(v) for v in self.k], "p": [float(v) for v in self.p]}
-        if self.reprojection_error is not None:
-            d["reprojection_error"] = float(self.reprojection_error)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "Camera":
-        try:
-            R = np.asarray(d["R"], np.float64)
-            t = np.asarray(d["t"], np.float64).reshape(3)
-            cam = cls(R=R, t=t, fx=float(d["fx"]), fy=float(d["fy"]), cx=float(d["cx"]),
-                      cy=float(d["cy"]), width=int(d["width"]), height=int(d["height"]),
-                      k=tuple(float(v) for v in d.get("k", (0.0, 0.0))),
-                      p=tuple(float(v) for v in d.get("p", (0.0, 0.0))),
-                      reprojection_error=d.get("reprojection_error"))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"bad camera record ({e}); needs R, t, fx, fy, cx, cy, width, height") from e
-        if R.shape != (3, 3) or abs(np.linalg.det(R) - 1.0) > 1e-3 or \
-                not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
-            raise ValueError("camera R must be a 3x3 rotation matrix (world -> camera)")
-        if len(cam.k) != 2 or len(cam.p) != 2:
-            raise ValueError("camera k and p must have two values each")
-        return cam
 
 
 @dataclass
@@ -122,130 +61,6 @@ class H36MSequence:
     image_size: tuple[int, int]
     fps: float = FPS
     camera: Camera | None = field(default=None, repr=False)
-
-
-# --------------------------------------------------------------------------- projection
-
-def project_camera_points(points_cam: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                          k: Sequence[float] = (0.0, 0.0), p: Sequence[float] = (0.0, 0.0)
-                          ) -> np.ndarray:
-    """Pinhole projection with radial (k1, k2) and tangential (p1, p2) distortion.
-
-    points_cam: (..., 3) camera frame, z > 0. Returns (..., 2) pixels.
-    """
-    pc = np.asarray(points_cam, np.float64)
-    x = pc[..., 0] / pc[..., 2]
-    y = pc[..., 1] / pc[..., 2]
-    r2 = x * x + y * y
-    radial = 1.0 + k[0] * r2 + k[1] * r2 * r2
-    xd = x * radial + 2.0 * p[0] * x * y + p[1] * (r2 + 2.0 * x * x)
-    yd = y * radial + p[0] * (r2 + 2.0 * y * y) + 2.0 * p[1] * x * y
-    return np.stack([fx * xd + cx, fy * yd + cy], axis=-1)
-
-
-# --------------------------------------------------------------------------- calibration
-
-def _normalizer(points: np.ndarray) -> np.ndarray:
-    """Similarity (D+1, D+1) moving points (N, D) to zero mean, mean norm sqrt(D)."""
-    d = points.shape[1]
-    mean = points.mean(0)
-    scale = np.sqrt(d) / max(np.mean(np.linalg.norm(points - mean, axis=1)), 1e-12)
-    T = np.eye(d + 1)
-    T[:d, :d] *= scale
-    T[:d, d] = -scale * mean
-    return T
-
-
-def dlt_projection_matrix(points_3d: np.ndarray, points_2d: np.ndarray) -> np.ndarray:
-    """Direct linear transform with Hartley normalisation.
-
-    points_3d: (N, 3), points_2d: (N, 2), N >= 6 in general position.
-    Returns P (3, 4) with x ~ P @ [X, 1], scaled so ``det(P[:, :3]) > 0``.
-    """
-    X = np.asarray(points_3d, np.float64)
-    x = np.asarray(points_2d, np.float64)
-    if X.shape[0] < 6 or X.shape[0] != x.shape[0]:
-        raise ValueError(f"DLT needs >= 6 matching points, got {X.shape[0]} and {x.shape[0]}")
-    T3, T2 = _normalizer(X), _normalizer(x)
-    Xh = np.c_[X, np.ones(len(X))] @ T3.T
-    xh = np.c_[x, np.ones(len(x))] @ T2.T
-    n = len(X)
-    A = np.zeros((2 * n, 12))
-    A[0::2, 0:4] = Xh
-    A[0::2, 8:12] = -xh[:, :1] * Xh
-    A[1::2, 4:8] = Xh
-    A[1::2, 8:12] = -xh[:, 1:2] * Xh
-    _, _, vt = np.linalg.svd(A, full_matrices=False)
-    P = np.linalg.inv(T2) @ vt[-1].reshape(3, 4) @ T3
-    if np.linalg.det(P[:, :3]) < 0:
-        P = -P
-    return P / np.linalg.norm(P[2, :3])
-
-
-def decompose_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P (3, 4) -> (K (3, 3) upper triangular, K[2,2] = 1; R (3, 3) rotation; t (3,))."""
-    M = P[:, :3]
-    if np.linalg.det(M) < 0:
-        P = -P
-        M = P[:, :3]
-    K, R = rq(M)
-    D = np.diag(np.sign(np.diag(K)))
-    K, R = K @ D, D @ R
-    s = K[2, 2]
-    t = np.linalg.solve(K, P[:, 3])
-    return K / s, R, t
-
-
-def _unpack(params: np.ndarray, model: str) -> tuple:
-    rvec, t, (fx, fy, cx, cy) = params[:3], params[3:6], params[6:10]
-    k = tuple(params[10:12]) if model != "none" else (0.0, 0.0)
-    p = tuple(params[12:14]) if model == "radial_tangential" else (0.0, 0.0)
-    return Rotation.from_rotvec(rvec).as_matrix(), t, fx, fy, cx, cy, k, p
-
-
-def calibrate_camera(points_3d: np.ndarray, points_2d: np.ndarray, image_size: tuple[int, int],
-                     distortion: str = "radial", max_points: int = 5000, robust: bool = False
-                     ) -> Camera:
-    """Recover a camera from 3D-2D correspondences.
-
-    points_3d: (N, 3) world metres; points_2d: (N, 2) pixels. A DLT on at most
-    ``max_points`` evenly spaced correspondences gives the initial R, t, fx,
-    fy, cx, cy (skew dropped); ``scipy.optimize.least_squares`` then refines
-    the pinhole model plus distortion (``"none"``, ``"radial"`` k1,k2 or
-    ``"radial_tangential"`` k1,k2,p1,p2) on the same points: Levenberg-Marquardt,
-    or with ``robust`` a soft-L1 loss (2 px scale) that resists detector
-    outliers (slower). ``reprojection_error`` is the mean pixel error over all
-    N points. Non-finite correspondences are ignored.
-    """
-    if distortion not in DISTORTION_MODELS:
-        raise ValueError(f"distortion must be one of {DISTORTION_MODELS}, got {distortion!r}")
-    X = np.asarray(points_3d, np.float64).reshape(-1, 3)
-    x = np.asarray(points_2d, np.float64).reshape(-1, 2)
-    ok = np.isfinite(X).all(1) & np.isfinite(x).all(1)
-    X, x = X[ok], x[ok]
-    if len(X) < 6:
-        raise ValueError(f"need >= 6 valid correspondences to calibrate, got {len(X)}")
-    step = max(1, int(np.ceil(len(X) / max_points)))
-    Xs, xs = X[::step], x[::step]
-    K, R, t = decompose_projection(dlt_projection_matrix(Xs, xs))
-    n_dist = {"none": 0, "radial": 2, "radial_tangential": 4}[distortion]
-    x0 = np.r_[Rotation.from_matrix(R).as_rotvec(), t, K[0, 0], K[1, 1], K[0, 2], K[1, 2],
-               np.zeros(n_dist)]
-
-    def residuals(params: np.ndarray) -> np.ndarray:
-        R_, t_, fx, fy, cx, cy, k, p = _unpack(params, distortion)
-        return (project_camera_points(Xs @ R_.T + t_, fx, fy, cx, cy, k, p) - xs).ravel()
-
-    if robust:
-        sol = least_squares(residuals, x0, loss="soft_l1", f_scale=2.0, x_scale="jac", method="trf")
-    else:
-        sol = least_squares(residuals, x0, method="lm", x_scale="jac")
-    R, t, fx, fy, cx, cy, k, p = _unpack(sol.x, distortion)
-    cam = Camera(R=R, t=np.asarray(t), fx=float(fx), fy=float(fy), cx=float(cx), cy=float(cy),
-                 width=int(image_size[0]), height=int(image_size[1]),
-                 k=(float(k[0]), float(k[1])), p=(float(p[0]), float(p[1])))
-    cam.reprojection_error = float(np.mean(np.linalg.norm(cam.project(X) - x, axis=1)))
-    return cam
 
 
 # --------------------------------------------------------------------------- files

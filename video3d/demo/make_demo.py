@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 import imageio_ffmpeg
 import numpy as np
 
-from video3d.data.camera import Camera, look_at, project, world_to_camera
+from video3d.geometry.camera import Camera, look_at, project, world_to_camera
 from video3d.demo.mannequin import render_mannequin
 from video3d.demo.motion import J, Body, Motion, MotionKind, procedural_motion
 from video3d.keypoints import blazepose_to_coco

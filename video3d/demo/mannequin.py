@@ -9,7 +9,7 @@ down for anti-aliasing, and composited over a plain wall and floor with a soft
 contact shadow. Colours: shirt on torso and upper arms, trousers on legs,
 shoes, skin on neck, face, forearms and hands.
 
-Cameras are :class:`video3d.data.camera.Camera` (``X_cam = R @ X_world + t``,
+Cameras are :class:`video3d.geometry.camera.Camera` (``X_cam = R @ X_world + t``,
 OpenCV axes, pixel origin at the top-left corner of the top-left pixel).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from video3d.data.camera import Camera, world_to_camera
+from video3d.geometry.camera import Camera, world_to_camera
 from video3d.demo.motion import HEAD_POINTS, J, Body, Motion
 
 _BODY = Body()

@@ -20,7 +20,7 @@ import numpy as np
 
 from video3d import skeleton
 from video3d.errors import UserError
-from video3d.mocap.bvh import BvhMotion, BvhSkeleton, forward_kinematics, format_bvh
+from video3d.formats.bvh import BvhMotion, BvhSkeleton, forward_kinematics, format_bvh
 
 ROTATION_CHANNELS = ["Zrotation", "Xrotation", "Yrotation"]
 ROOT_CHANNELS = ["Xposition", "Yposition", "Zposition", *ROTATION_CHANNELS]
@@ -71,7 +71,7 @@ _JOINTS: tuple[_Joint, ...] = (
 BVH_JOINT_NAMES: tuple[str, ...] = tuple(j.name for j in _JOINTS)
 
 #: For each H36M joint, the BVH joint (or End Site, named ``<parent>_End`` as
-#: ``video3d.mocap.bvh`` reads it) at its position.
+#: ``video3d.formats.bvh`` reads it) at its position.
 H36M_BVH_NAMES: tuple[str, ...] = (
     "Hips", "RightUpLeg", "RightLeg", "RightLeg_End", "LeftUpLeg", "LeftLeg", "LeftLeg_End",
     "Spine", "Spine1", "Neck", "Neck_End",

@@ -28,9 +28,20 @@ DEFAULT_WEIGHTS = {"ktpformer": "ktpformer-cmu", "ampose": "ampose-cmu"}
 
 
 def weights_dir() -> Path:
-    """Folder of the shipped weights (env ``VIDEO3D_WEIGHTS`` overrides)."""
+    """Folder of the shipped weights.
+
+    Looked up in this order: the env variable ``VIDEO3D_WEIGHTS``; the
+    ``weights/`` folder installed inside the package (``pip install .`` puts
+    the repository's ``weights/`` there as package data); the repository's
+    ``weights/`` folder (a checkout or an editable install). Every file is
+    checked against the sha256 in its model card when loaded.
+    """
     env = os.environ.get("VIDEO3D_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "weights"
+    return installed if installed.is_dir() else package.parent / "weights"
 
 
 def file_sha256(path: str | Path) -> str:

@@ -44,7 +44,7 @@ def estimate_up_correction(poses_world: np.ndarray, max_tilt_deg: float = 35.0) 
     return Rotation.from_rotvec(rot_axis * angle).as_matrix()
 
 
-def camera_to_world(poses_camera: np.ndarray, level: bool = True, max_tilt_deg: float = 35.0) -> np.ndarray:
+def camera_to_display_world(poses_camera: np.ndarray, level: bool = True, max_tilt_deg: float = 35.0) -> np.ndarray:
     """Camera-frame root-relative poses -> display/world frame.
 
     poses_camera: (T, 17, 3) metres. Returns (T, 17, 3): z up, lowest joint of

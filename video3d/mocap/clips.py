@@ -23,7 +23,7 @@ import numpy as np
 from video3d.errors import UserError
 from video3d.keypoints import coco_to_h36m
 from video3d.mocap.asfamc import read_amc, read_asf
-from video3d.mocap.bvh import read_bvh
+from video3d.formats.bvh import read_bvh
 from video3d.mocap.landmarks import MAPPING_VERSION, amc_to_coco, bvh_to_coco
 
 DEFAULT_FPS = 50.0

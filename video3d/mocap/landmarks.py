@@ -33,7 +33,7 @@ import numpy as np
 
 from video3d.keypoints import COCO_JOINT_NAMES
 from video3d.mocap.asfamc import AmcMotion, global_transforms as asf_transforms
-from video3d.mocap.bvh import BvhMotion, BvhSkeleton, global_transforms as bvh_transforms
+from video3d.formats.bvh import BvhMotion, BvhSkeleton, global_transforms as bvh_transforms
 
 #: Bump when any mapping, offset or unit changes: invalidates landmark caches.
 MAPPING_VERSION = 1

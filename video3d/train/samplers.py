@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from video3d import skeleton
-from video3d.data import augment, camera, noise
+from video3d.data import augment, noise
+from video3d.data.virtual_camera import CameraConfig, random_camera
+from video3d.geometry.camera import project, world_to_camera
 from video3d.keypoints import coco_to_h36m, normalize_screen
 from video3d.lift.windows import pad_edges
 
@@ -26,7 +28,7 @@ from video3d.lift.windows import pad_edges
 class SynthesisConfig:
     """How mocap becomes training samples (all distributions in docs/training_data.md)."""
 
-    camera: camera.CameraConfig = field(default_factory=camera.CameraConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
     noise: noise.DetectorNoiseConfig = field(default_factory=noise.DetectorNoiseConfig)
     augment: augment.AugmentConfig = field(default_factory=augment.AugmentConfig)
     #: fraction of samples with perfect (ground-truth) 2D.
@@ -41,9 +43,9 @@ def film(landmarks_world: np.ndarray, rng: np.random.Generator, cfg: SynthesisCo
     (2D H36M-17 keypoints (T, 17, 2) in pixels, image size (w, h), 3D target
     (T, 17, 3) camera frame, root-relative), both through ``coco_to_h36m``.
     """
-    cam = camera.random_camera(rng, landmarks_world, cfg.camera)
-    lm_cam = camera.world_to_camera(landmarks_world, cam.R, cam.t)
-    kp2d = camera.project(lm_cam, cam)
+    cam = random_camera(rng, landmarks_world, cfg.camera)
+    lm_cam = world_to_camera(landmarks_world, cam.R, cam.t)
+    kp2d = project(lm_cam, cam)
     if noisy:
         kp2d, _ = noise.detector_noise(kp2d, rng, cfg.noise)
     kp2d_h36m, _ = coco_to_h36m(kp2d)

@@ -1,16 +1,10 @@
-"""Pinhole cameras: transforms, projection, look-at and random virtual cameras.
-
-Conventions (docs/CONVENTIONS.md):
-
-* World frame: metres, z up, floor near z = 0.
-* Camera frame (OpenCV): x right, y down, z forward. ``R`` maps world to
-  camera, ``X_cam = R @ X_world + t``; the camera centre is ``-R.T @ t``.
-* Pixels: x right, y down, origin at the top-left corner of the top-left
-  pixel; ``u = fx * x / z + cx``, ``v = fy * y / z + cy``.
+"""Random virtual cameras that film training windows.
 
 :func:`random_camera` draws the static virtual camera that films one training
 window; its distributions live in :class:`CameraConfig` and are tabulated in
-docs/training_data.md. Screen normalisation is :func:`video3d.keypoints.normalize_screen`.
+docs/training_data.md. Geometry (the :class:`Camera` itself, projection,
+look-at) is :mod:`video3d.geometry.camera`; screen normalisation is
+:func:`video3d.keypoints.normalize_screen`.
 """
 from __future__ import annotations
 
@@ -19,106 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Depth (metres) below which a point counts as behind the camera in :func:`project`.
-_MIN_PROJECT_DEPTH = 1e-6
-
-
-@dataclass
-class Camera:
-    """A pinhole camera without distortion.
-
-    R: (3, 3) world -> camera rotation; t: (3,) translation in metres;
-    fx, fy, cx, cy: intrinsics in pixels; width, height: image size in pixels.
-    """
-
-    R: np.ndarray
-    t: np.ndarray
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @property
-    def K(self) -> np.ndarray:
-        """Intrinsic matrix, (3, 3) float64."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def center(self) -> np.ndarray:
-        """Camera centre in the world frame, (3,) metres."""
-        return -np.asarray(self.R, np.float64).T @ np.asarray(self.t, np.float64)
-
-
-def world_to_camera(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """World -> camera frame: ``R @ p + t``.
-
-    points: (..., 3) metres; R: (3, 3); t: (3,). Returns (..., 3) float64.
-    """
-    p = np.asarray(points, np.float64)
-    return p @ np.asarray(R, np.float64).T + np.asarray(t, np.float64)
-
-
-def camera_to_world(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Camera -> world frame, the inverse of :func:`world_to_camera`.
-
-    points: (..., 3) metres; R: (3, 3) world -> camera; t: (3,). Returns (..., 3) float64.
-    """
-    p = np.asarray(points, np.float64)
-    return (p - np.asarray(t, np.float64)) @ np.asarray(R, np.float64)
-
-
-def project(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
-    """Pinhole projection of camera-frame points to pixels.
-
-    points_cam: (..., 3) metres, camera frame. Returns (..., 2) float64 pixels;
-    points with depth z <= 1e-6 (on or behind the camera plane) give NaN.
-    """
-    p = np.asarray(points_cam, np.float64)
-    z = p[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_z = np.where(z > _MIN_PROJECT_DEPTH, 1.0 / z, np.nan)
-    out = np.empty(p.shape[:-1] + (2,), np.float64)
-    out[..., 0] = camera.fx * p[..., 0] * inv_z + camera.cx
-    out[..., 1] = camera.fy * p[..., 1] * inv_z + camera.cy
-    return out
-
-
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0),
-            roll: float = 0.0) -> np.ndarray:
-    """World -> camera rotation of a camera at ``eye`` looking at ``target``.
-
-    eye, target, up: (3,) world. The optical axis (camera z) points from eye to
-    target, image y points along -up (so "up" is up in the image) and x to the
-    right. ``roll`` (radians) then turns the camera about its optical axis: a
-    positive roll rotates the image content clockwise as displayed (from +x
-    towards +y). If the view direction is parallel to ``up``, world y (or x) is
-    used as the up hint instead. Returns R (3, 3), rows = camera x, y, z axes.
-    """
-    ex, ey, ez = (float(v) for v in eye)
-    tx, ty, tz = (float(v) for v in target)
-    fx_, fy_, fz_ = tx - ex, ty - ey, tz - ez
-    n = math.sqrt(fx_ * fx_ + fy_ * fy_ + fz_ * fz_)
-    if not n > 0.0:
-        raise ValueError("look_at: eye and target coincide")
-    fx_, fy_, fz_ = fx_ / n, fy_ / n, fz_ / n
-    hints = [tuple(float(v) for v in up), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]
-    for ux, uy, uz in hints:
-        # right = forward x up
-        rx, ry, rz = fy_ * uz - fz_ * uy, fz_ * ux - fx_ * uz, fx_ * uy - fy_ * ux
-        rn = math.sqrt(rx * rx + ry * ry + rz * rz)
-        if rn > 1e-9 * max(1.0, math.sqrt(ux * ux + uy * uy + uz * uz)):
-            break
-    rx, ry, rz = rx / rn, ry / rn, rz / rn
-    # down = forward x right
-    dx, dy, dz = fy_ * rz - fz_ * ry, fz_ * rx - fx_ * rz, fx_ * ry - fy_ * rx
-    if roll:
-        c, s = math.cos(roll), math.sin(roll)
-        rx, ry, rz, dx, dy, dz = (c * rx - s * dx, c * ry - s * dy, c * rz - s * dz,
-                                  s * rx + c * dx, s * ry + c * dy, s * rz + c * dz)
-    return np.array([[rx, ry, rz], [dx, dy, dz], [fx_, fy_, fz_]])
-
+from video3d.geometry.camera import Camera, look_at, project, world_to_camera
 
 @dataclass
 class CameraConfig:
