@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from video3d.geometry import procrustes
+
 __all__ = [
     "mpjpe", "mpjpe_per_joint",
     "procrustes_align", "p_mpjpe", "p_mpjpe_per_joint",
@@ -61,28 +63,9 @@ def mpjpe_per_joint(pred: Any, target: Any) -> np.ndarray:
 
 
 def procrustes_align(pred: Any, target: Any) -> np.ndarray:
-    """Similarity-align every pose of ``pred`` to ``target``.
-
-    For each pose, finds the scale s, proper rotation R (det +1; a
-    reflection returned by the SVD is turned into the nearest rotation by
-    flipping the sign of the smallest singular direction) and translation
-    minimising ``||s * pred @ R + t - target||`` (Umeyama / Kabsch).
-    (..., J, D) x2 -> aligned pred (..., J, D), float64.
-    """
-    p, t = _pair(pred, target)
-    mu_p = p.mean(axis=-2, keepdims=True)
-    mu_t = t.mean(axis=-2, keepdims=True)
-    p0, t0 = p - mu_p, t - mu_t
-    h = np.swapaxes(p0, -1, -2) @ t0  # (..., D, D) cross-covariance
-    u, s, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))  # -1 where u @ vt is a reflection
-    d = np.where(d == 0, 1.0, d)
-    u[..., :, -1] *= d[..., None]
-    s[..., -1] *= d
-    rot = u @ vt  # pred @ rot ~ target
-    var_p = (p0 ** 2).sum(axis=(-2, -1))
-    scale = np.where(var_p > 0, s.sum(axis=-1) / np.where(var_p > 0, var_p, 1.0), 1.0)
-    return scale[..., None, None] * (p0 @ rot) + mu_t
+    """:func:`video3d.geometry.procrustes.procrustes_align` accepting torch tensors too.
+    (..., J, D) x2 -> aligned pred (..., J, D), float64."""
+    return procrustes.procrustes_align(*_pair(pred, target))
 
 
 def p_mpjpe(pred: Any, target: Any) -> float:
