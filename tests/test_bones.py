@@ -67,3 +67,37 @@ def test_enforce_checks_shape_and_keeps_nan_lengths():
     out = enforce_bone_lengths(poses.astype(np.float32), np.ones(16))
     assert out.dtype == np.float32
     np.testing.assert_allclose(bone_lengths(out), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("bones", ["consistent", "raw"])
+def test_run_path_option(tiny_weights, bones):
+    """`RunOptions.bones` decides whether the lifted clip gets per-clip bone lengths."""
+    from video3d.lift.lifter import Lifter
+    from video3d.pipeline import RunOptions, lift_sequence
+    from video3d.pose import PoseSequence
+
+    rng = np.random.default_rng(3)
+    T = 20
+    kp = (np.array([160.0, 120.0]) + rng.normal(0, 30, (T, 17, 2))).astype(np.float32)
+    seq = PoseSequence(keypoints_2d=kp, scores_2d=np.ones((T, 17), np.float32), valid=np.ones(T, bool),
+                       fps=25.0, image_size=(320, 240))
+    lifter = Lifter.load("ampose", str(tiny_weights["ampose"]), "cpu")
+    lift_sequence(seq, lifter, RunOptions(bones=bones))
+    std = bone_lengths(seq.keypoints_3d_camera).std(axis=0)
+    world_std = bone_lengths(seq.keypoints_3d_world).std(axis=0)
+    if bones == "consistent":
+        assert std.max() < 1e-5 and world_std.max() < 1e-5  # the world frame is a rigid move per frame
+    else:
+        assert std.max() > 1e-3
+
+
+def test_run_path_rejects_unknown_bones(tiny_weights):
+    from video3d.errors import UserError
+    from video3d.lift.lifter import Lifter
+    from video3d.pipeline import RunOptions, lift_sequence
+    from video3d.pose import PoseSequence
+
+    seq = PoseSequence(keypoints_2d=np.zeros((2, 17, 2), np.float32), scores_2d=np.ones((2, 17), np.float32),
+                       valid=np.ones(2, bool), fps=25.0, image_size=(320, 240))
+    with pytest.raises(UserError, match="--bones"):
+        lift_sequence(seq, Lifter.load("ampose", str(tiny_weights["ampose"]), "cpu"), RunOptions(bones="x"))
