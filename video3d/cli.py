@@ -133,6 +133,7 @@ def batch(
     flip: bool = typer.Option(True, "--flip/--no-flip"),
     smooth_2d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
     smooth_3d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
+    bones: str = typer.Option("consistent", help="consistent (per-clip bone lengths) or raw."),
     max_gap: float = typer.Option(0.5),
     export: list[str] = typer.Option([], "--export", help="Extra exports: bvh."),
     mmpose_preset: str = typer.Option("hrnet-w32"),
