@@ -42,7 +42,7 @@ def main(
     from rich.table import Table
 
     from video3d.errors import UserError
-    from video3d.evaluation.realvideo import CheckSettings, format_table, load_lifters, run_check
+    from video3d.evaluation.realvideo import CheckSettings, format_table, jsonable, load_lifters, run_check
     from video3d.io.atomic import atomic_file
 
     console = Console(stderr=True)
@@ -63,7 +63,10 @@ def main(
                            CheckSettings(min_score=min_score, max_error_px=max_error_px),
                            progress=lambda m: console.print(f"[dim]{m}[/]"))
         with atomic_file(out) as tmp:
-            tmp.write_text(json.dumps(report, indent=1, allow_nan=False, default=float) + "\n")
+            text = json.dumps(jsonable(report), indent=1, allow_nan=False)
+            # Paths relative to the repository (weights) and its parent (../shared), so the file is portable.
+            text = text.replace(f'"{REPO}/', '"').replace(f'"{REPO.parent}/', '"../')
+            tmp.write_text(text + "\n")
     except UserError as e:
         console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

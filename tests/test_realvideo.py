@@ -82,6 +82,13 @@ def test_pseudo_gt_gates_a_view_on_the_wrong_person_and_scores_methods():
     assert rep["triangulation"]["per_view_frames_gated_out"] == {"c0": 0, "c1": 0, "c2": 0, "c3": 10}
 
 
+def test_jsonable_makes_strict_json():
+    from video3d.evaluation.realvideo import jsonable
+
+    out = jsonable({"a": np.float32(1.5), "b": [float("nan"), np.inf, np.int64(3)], "c": (np.bool_(True),)})
+    assert json.dumps(out, allow_nan=False) == '{"a": 1.5, "b": [null, null, 3], "c": [true]}'
+
+
 def test_bone_std_mm_units():
     poses, _ = noisy_clip(30)
     s = bone_std_mm(poses)

