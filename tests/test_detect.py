@@ -181,6 +181,7 @@ def test_stage_converts_with_to_h36m_and_survives_empty_first_frames(fmt: str) -
     assert np.isnan(seq.meta["keypoints_raw"][:3]).all() and np.isnan(seq.meta["scores_raw"][:3]).all()
     np.testing.assert_array_equal(seq.meta["keypoints_raw"][3:], raw_kp)
     assert seq.meta["raw_format"] == fmt and seq.meta["num_detected"] == 9
+    assert "world_h36m" not in seq.meta  # the fake detector gives no 3D
     assert seq.meta["gaps"] == [(0, 2, 3, False)]
     assert seq.detector == "fake" and seq.fps == 30.0 and seq.image_size == (64, 48)
 
@@ -285,6 +286,11 @@ def test_blazepose_detects_person_on_real_frame(blazepose) -> None:
     assert -50 <= p.bbox[0] < p.bbox[2] <= width + 50 and -50 <= p.bbox[1] < p.bbox[3] <= height + 50
     y = p.keypoints[:, 1]
     assert y[[11, 12]].mean() < y[[23, 24]].mean() < y[[27, 28]].mean()  # upright
+    # MediaPipe's own metric 3D: hip-centred, metres, y down, an adult's size.
+    assert p.world is not None and p.world.shape == (33, 3) and np.isfinite(p.world).all()
+    assert np.abs(p.world[[23, 24]].mean(axis=0)).max() < 0.02
+    assert p.world[[11, 12], 1].mean() < 0 < p.world[[27, 28], 1].mean()
+    assert 1.2 < p.world[[27, 28], 1].mean() - p.world[0, 1] < 2.0  # nose to ankles
     # It is one of the two people of this frame (man on the box, walking woman).
     centre = 0.5 * (p.bbox[:2] + p.bbox[2:])
     assert min(np.linalg.norm(centre - [650, 280]), np.linalg.norm(centre - [1030, 720])) < 150
@@ -313,6 +319,10 @@ def test_blazepose_stage_on_real_clip() -> None:
     reader.close()
     assert len(seq) == 6 and seq.valid.all() and seq.detector == "blazepose"
     assert seq.meta["raw_format"] == "blazepose" and seq.meta["keypoints_raw"].shape == (6, 33, 2)
+    world = seq.meta["world_h36m"]
+    assert world.shape == (6, 17, 3) and np.isfinite(world).all()
+    np.testing.assert_allclose(world, kpfmt.to_h36m(seq.meta["world_raw"], None, "blazepose")[0], atol=1e-6)
+    assert np.abs(world[:, 0]).max() < 0.02  # H36M pelvis = MediaPipe's hip centre
     pelvis = seq.keypoints_2d[:, 0]
     assert np.linalg.norm(pelvis.mean(axis=0) - [1030, 700]) < 150  # the woman, as asked
 

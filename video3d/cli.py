@@ -54,6 +54,7 @@ def run(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Test-time flip averaging."),
     smooth_2d: str = typer.Option("none", help="Smooth 2D before lifting: none|oneeuro|savgol|butterworth."),
     smooth_3d: str = typer.Option("none", help="Smooth 3D after lifting: none|oneeuro|savgol|butterworth."),
+    bones: str = typer.Option("consistent", help="consistent: one length per bone for the clip (docs/realvideo.md); raw."),
     max_gap: float = typer.Option(0.5, help="Interpolate detection gaps up to this many seconds."),
     export: list[str] = typer.Option([], "--export", help="Extra exports: bvh."),
     mmpose_preset: str = typer.Option("hrnet-w32", help="MMPose preset (hrnet-w32, hrnet-w48, rtmpose-m, ...)."),
@@ -83,12 +84,15 @@ def _run_options(**kw):
             raise UserError(f"--{key.replace('_', '-')} must be one of {', '.join(SMOOTHING_METHODS)}, got {kw[key]!r}")
     if kw["lifter"] not in ("ktpformer", "ampose"):
         raise UserError(f"--lifter must be ktpformer or ampose, got {kw['lifter']!r}")
+    if kw.get("bones", "consistent") not in ("consistent", "raw"):
+        raise UserError(f"--bones must be consistent or raw, got {kw['bones']!r}")
     bad = [e for e in kw["export"] if e != "bvh"]
     if bad:
         raise UserError(f"unknown --export {bad[0]!r}; supported: bvh")
     return RunOptions(lifter=kw["lifter"], weights=kw["weights"], device=kw["device"], detector=kw["detector"],
                       person=kw["person"], render=kw["render"], flip=kw["flip"], max_gap_s=kw["max_gap"],
-                      smooth_2d=kw["smooth_2d"], smooth_3d=kw["smooth_3d"], export_bvh="bvh" in kw["export"],
+                      smooth_2d=kw["smooth_2d"], smooth_3d=kw["smooth_3d"], bones=kw.get("bones", "consistent"),
+                      export_bvh="bvh" in kw["export"],
                       mmpose_preset=kw["mmpose_preset"], pose_config=kw["pose_config"],
                       pose_checkpoint=kw["pose_checkpoint"], det_config=kw["det_config"],
                       det_checkpoint=kw["det_checkpoint"])
@@ -129,6 +133,7 @@ def batch(
     flip: bool = typer.Option(True, "--flip/--no-flip"),
     smooth_2d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
     smooth_3d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
+    bones: str = typer.Option("consistent", help="consistent (per-clip bone lengths) or raw."),
     max_gap: float = typer.Option(0.5),
     export: list[str] = typer.Option([], "--export", help="Extra exports: bvh."),
     mmpose_preset: str = typer.Option("hrnet-w32"),

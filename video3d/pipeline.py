@@ -42,6 +42,7 @@ class RunOptions:
     max_gap_s: float = 0.5
     smooth_2d: str = "none"
     smooth_3d: str = "none"
+    bones: str = "consistent"  # 'consistent': per-clip bone lengths (video3d.lift.bones); 'raw': as lifted
     export_bvh: bool = False
     max_render_height: int = 720
     mmpose_preset: str = "hrnet-w32"
@@ -114,6 +115,11 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> Pos
     if options.smooth_3d != "none":
         cam = smooth(cam, seq.fps, options.smooth_3d)
         cam = cam - cam[:, :1]
+    if options.bones == "consistent":
+        from video3d.lift.bones import consistent_bones
+        cam = consistent_bones(cam, seq.valid)
+    elif options.bones != "raw":
+        raise UserError(f"--bones must be consistent or raw, got {options.bones!r}")
     seq.keypoints_3d_camera = cam
     seq.keypoints_3d_world = camera_to_display_world(cam)
     seq.lifter = lifter.name

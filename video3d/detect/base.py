@@ -27,12 +27,16 @@ class PersonKeypoints:
         scores: (K,) confidences in [0, 1].
         bbox: (4,) x0, y0, x1, y1 in pixels.
         format: 'blazepose' or 'coco' (a :data:`video3d.keypoints.FORMATS` name).
+        world: optional (K, 3) metric 3D from the detector itself, same joints as
+            ``keypoints`` (BlazePose's ``pose_world_landmarks``: metres, origin at
+            the hip centre, x right, y down, z away from the camera); None otherwise.
     """
 
     keypoints: np.ndarray
     scores: np.ndarray
     bbox: np.ndarray
     format: str
+    world: np.ndarray | None = None
 
 
 @runtime_checkable

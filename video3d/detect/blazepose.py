@@ -10,6 +10,9 @@ detection of its face/upper-body detector).
 What this wrapper adds:
 
 * pixels: normalised landmark x, y times the image (or crop) width, height;
+* world: MediaPipe's ``pose_world_landmarks`` (33 x 3, metres, hip-centred),
+  kept on :class:`PersonKeypoints` and collected by the detection stage
+  (``PoseSequence.meta['world_h36m']``), a free monocular 3D baseline;
 * scores: ``visibility`` clipped to [0, 1]. ``presence`` is combined as
   min(visibility, presence) when the graph fills it; the legacy API of
   mediapipe 0.10.21 leaves it unset, so in practice scores = visibility
@@ -178,8 +181,11 @@ class BlazePoseDetector:
         if all(lm.HasField("presence") for lm in landmarks):
             scores = np.minimum(scores, np.array([lm.presence for lm in landmarks], dtype=np.float32))
         scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
+        world = None
+        if result.pose_world_landmarks is not None:
+            world = np.array([[lm.x, lm.y, lm.z] for lm in result.pose_world_landmarks.landmark], dtype=np.float32)
         return PersonKeypoints(keypoints=keypoints, scores=scores,
-                               bbox=keypoints_bbox(keypoints), format="blazepose")
+                               bbox=keypoints_bbox(keypoints), format="blazepose", world=world)
 
     def _run_crop(self, pose: Any, frame: np.ndarray, crop: tuple[int, int, int, int]) -> PersonKeypoints | None:
         x0, y0, x1, y1 = crop

@@ -67,6 +67,7 @@ class DetectionStage:
         self._keypoints = np.full((capacity, self._num_joints, 2), np.nan, np.float32)
         self._scores = np.full((capacity, self._num_joints), np.nan, np.float32)
         self._detected = np.zeros(capacity, dtype=bool)
+        self._world: np.ndarray | None = None  # (capacity, K, 3), allocated when a detector gives 3D
         self._count = 0
 
     @property
@@ -80,6 +81,8 @@ class DetectionStage:
             [self._keypoints, np.full((extra, self._num_joints, 2), np.nan, np.float32)])
         self._scores = np.concatenate([self._scores, np.full((extra, self._num_joints), np.nan, np.float32)])
         self._detected = np.concatenate([self._detected, np.zeros(extra, dtype=bool)])
+        if self._world is not None:
+            self._world = np.concatenate([self._world, np.full((extra, self._num_joints, 3), np.nan, np.float32)])
 
     def _check(self, frame: np.ndarray) -> None:
         width, height = self.image_size
@@ -108,6 +111,10 @@ class DetectionStage:
             self._keypoints[self._count] = chosen.keypoints
             self._scores[self._count] = chosen.scores
             self._detected[self._count] = True
+            if chosen.world is not None:
+                if self._world is None:
+                    self._world = np.full((len(self._keypoints), self._num_joints, 3), np.nan, np.float32)
+                self._world[self._count] = chosen.world
         self._count += 1
         if self.progress is not None:
             self.progress(1)
@@ -143,6 +150,11 @@ class DetectionStage:
             "keypoints_raw": raw_kp,
             "scores_raw": raw_sc,
         }
+        if self._world is not None:
+            # The detector's own metric 3D of the tracked person (raw format and H36M-17,
+            # converted with the same mapping as the 2D); NaN where not detected.
+            meta["world_raw"] = self._world[:t].copy()
+            meta["world_h36m"] = kpfmt.to_h36m(meta["world_raw"], None, self._format)[0].astype(np.float32)
         return PoseSequence(keypoints_2d=filled.keypoints.astype(np.float32),
                             scores_2d=np.clip(filled.scores, 0.0, 1.0).astype(np.float32),
                             valid=filled.valid, fps=self.fps, image_size=self.image_size,

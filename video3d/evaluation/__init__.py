@@ -1,0 +1,1 @@
+"""Evaluation of the whole product on real video (not training code)."""
