@@ -1,6 +1,6 @@
 """``viewer.html``: one self-contained page per result (works from file://, offline).
 
-The page inlines the vendored three.js subset (``vendor/three.min.js``, MIT, built by
+The page inlines the vendored three.js subset (``three.min.js``, MIT, built by
 ``scripts/vendor_three.sh``), the keypoints as a compact JSON payload
 (:mod:`video3d.viewer.payload`) and links the video by a relative URL.
 """
@@ -59,7 +59,7 @@ def build_page(folder: str | Path, title: str | None = None, video: str | None =
     page = _asset("template.html")
     # THREE last: the library text is never searched for placeholders.
     page = page.replace("{{TITLE}}", html.escape(payload["title"])).replace("{{DATA}}", data)
-    return page.replace("{{THREE}}", _asset("vendor/three.min.js"))
+    return page.replace("{{THREE}}", _asset("three.min.js"))
 
 
 def write_viewer(folder: str | Path, source_video: str | Path | None = None, page_dir: str | Path | None = None,

@@ -67,6 +67,8 @@ class ViewerResult:
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise UserError(f"{path} not found (is {path.parent} a video3d result folder?)")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a readable .npz file (not a zip archive: corrupt or truncated?)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
