@@ -290,7 +290,9 @@ def view(
     from video3d.viewer.launch import open_viewer
 
     page, opened = open_viewer(result_dir, browser)
-    console.print(f"{'opened' if opened else 'viewer'}: {page}", highlight=False, soft_wrap=True)
+    if opened:
+        console.print("opened in the default browser:", highlight=False)
+    typer.echo(str(page))  # stdout: the page's path, for scripts
 
 
 # ---------------------------------------------------------------- bench / demo

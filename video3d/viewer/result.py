@@ -82,14 +82,27 @@ def _require(data: dict, key: str, path: Path) -> np.ndarray:
     return data[key]
 
 
-def placed_poses(world: np.ndarray, root_translation: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def trajectory_world(root_translation: np.ndarray) -> np.ndarray:
+    """Camera-frame pelvis positions (..., 3) -> world axes (x right, y away from the camera, z up)."""
+    return np.asarray(root_translation, np.float32) @ CAMERA_TO_WORLD.T.astype(np.float32)
+
+
+def first_finite(points: np.ndarray) -> np.ndarray | None:
+    """The first row of ``points`` (N, 3) without NaN, or None."""
+    ok = np.isfinite(points).all(axis=1)
+    return points[np.argmax(ok)] if ok.any() else None
+
+
+def placed_poses(world: np.ndarray, root_translation: np.ndarray | None,
+                 origin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """World poses moved along their trajectory.
 
     world: (T, 17, 3) metres, z up. root_translation: (T, 3) metres, camera frame, or None.
+    origin: (3,) world-axes trajectory point put above the world origin (shared by all
+    people of a result so they keep their relative places); default: the first finite one.
     Returns (poses (T, 17, 3), trajectory (T, 3) or None). Root-relative world poses
-    (pelvis on the vertical axis) get the trajectory's horizontal motion, relative to
-    its first finite frame; poses that already move are kept and their pelvis path is
-    the trajectory.
+    (pelvis on the vertical axis) get the trajectory's horizontal motion; poses that
+    already move are kept and their pelvis path is the trajectory.
     """
     world = world.astype(np.float32)
     pelvis = world[:, skeleton.ROOT]
@@ -99,11 +112,11 @@ def placed_poses(world: np.ndarray, root_translation: np.ndarray | None) -> tupl
         return world, pelvis.copy()
     if root_translation is None:
         return world, None
-    tr = np.asarray(root_translation, np.float32) @ CAMERA_TO_WORLD.T.astype(np.float32)
-    ok = np.isfinite(tr).all(axis=1)
-    if not ok.any():
+    tr = trajectory_world(root_translation)
+    origin = first_finite(tr) if origin is None else origin
+    if origin is None:
         return world, None
-    offset = tr - tr[np.argmax(ok)]
+    offset = tr - origin
     offset[:, 2] = 0.0  # heights stay per frame (lowest joint on the floor)
     poses = world + offset[:, None, :]
     return poses, poses[:, skeleton.ROOT].copy()
@@ -168,9 +181,10 @@ def load_result(folder: str | Path) -> ViewerResult:
         pvalid = np.asarray(pdata.get("valid", np.isfinite(pw).all(axis=(2, 3))), bool)
         scores = pdata.get("scores_2d")
         roots = pdata.get("root_translation")
+        origin = None if roots is None else first_finite(trajectory_world(roots).reshape(-1, 3))
         people = []
         for i in range(n):
-            poses, traj = placed_poses(pw[i], None if roots is None else roots[i])
+            poses, traj = placed_poses(pw[i], None if roots is None else roots[i], origin)
             sc = _scores({"scores_2d": scores[i]} if scores is not None else {}, pw.shape[1])
             people.append(PersonTrack(int(ids[i]), poses, pvalid[i], sc, traj))
         t = pw.shape[1]
