@@ -154,6 +154,12 @@ class Chromium:
                 raise CDPError(f"timed out waiting for {expression}")
             time.sleep(interval)
 
+    def press(self, key: str, code: int) -> None:
+        """A key press (``key`` as in KeyboardEvent.key, ``code`` its Windows virtual key code)."""
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                 "windowsVirtualKeyCode": code}, session=True)
+
     def screenshot(self) -> bytes:
         """PNG of the viewport."""
         return base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"])

@@ -266,6 +266,21 @@ def test_page_with_people_cameras_and_no_video(browser, tmp_path):
     assert b - a > 20  # person 2 stands 1.2 m to the right
     assert browser.eval("document.getElementById('views').classList.contains('novideo')")
     assert browser.eval("video3d.seek(29)") == 29
+    # stepping: keys, buttons, scrubber
+    browser.eval("video3d.seek(10); document.activeElement && document.activeElement.blur()")
+    browser.press("ArrowRight", 39)
+    browser.press("ArrowRight", 39)
+    assert browser.eval("video3d.currentFrame()") == 12
+    browser.press("ArrowLeft", 37)
+    assert browser.eval("video3d.currentFrame()") == 11
+    browser.eval("document.getElementById('next').click()")
+    assert browser.eval("video3d.currentFrame()") == 12
+    browser.eval("document.getElementById('prev').click(); document.getElementById('prev').click()")
+    assert browser.eval("video3d.currentFrame()") == 10
+    browser.eval("const s = document.getElementById('scrub'); s.value = '25'; s.dispatchEvent(new Event('input'))")
+    assert browser.eval("video3d.currentFrame()") == 25
+    browser.press("End", 35)
+    assert browser.eval("video3d.currentFrame()") == 29
     # without a video the clock drives playback
     browser.eval("video3d.seek(0); video3d.play()")
     browser.wait_for("video3d.currentFrame() >= 5", timeout=20)
