@@ -319,3 +319,24 @@ def test_real_pipeline_result_in_chromium(browser, tmp_path, tiny_weights):
         browser.wait_for("!document.getElementById('video').seeking", timeout=20)
         (REPO / "docs" / "images").mkdir(parents=True, exist_ok=True)
         (REPO / "docs" / "images" / "viewer.png").write_bytes(browser.screenshot())
+
+
+def test_batch_writes_index_and_viewers(tmp_path, tiny_weights):
+    from tests.videos import person_clip
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    person_clip(src / "walker.mp4", frames=12, width=160, height=120)
+    (src / "broken.mp4").write_text("not a video")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--weights", str(tiny_weights["ktpformer"]), "--no-render"]
+    assert main(args) == 1
+    page = (out / "index.html").read_text()
+    assert page.count("<tr>") == 3 and 'href="walker/viewer.html"' in page and "failed" in page
+    assert (out / "walker" / "viewer.html").is_file()
+    assert len(re.findall(r'src="data:image/jpeg;base64,', page)) == 1  # thumbnail from the input video
+    assert payload((out / "walker" / "viewer.html").read_text())["video"] == "../../videos/walker.mp4"
+    out2 = tmp_path / "out2"
+    assert main(["batch", str(src), "--out", str(out2), "--weights", str(tiny_weights["ktpformer"]), "--no-render",
+                 "--no-viewer"]) == 1
+    assert not (out2 / "index.html").exists() and not (out2 / "walker" / "viewer.html").exists()
