@@ -340,3 +340,31 @@ def test_batch_writes_index_and_viewers(tmp_path, tiny_weights):
     assert main(["batch", str(src), "--out", str(out2), "--weights", str(tiny_weights["ktpformer"]), "--no-render",
                  "--no-viewer"]) == 1
     assert not (out2 / "index.html").exists() and not (out2 / "walker" / "viewer.html").exists()
+
+
+@pytest.mark.parametrize("case", ["one frame", "no pose at all"])
+def test_degenerate_results_load_without_errors(browser, tmp_path, case):
+    folder = tmp_path / "r"
+    if case == "one frame":
+        make_result(folder, num_frames=2)
+        with np.load(folder / "keypoints.npz") as z:
+            data = {k: z[k] for k in z.files}
+        for k in ("keypoints_3d_world", "keypoints_3d_camera", "keypoints_2d", "scores_2d", "valid", "root_translation"):
+            data[k] = data[k][:1]
+        np.savez(folder / "keypoints.npz", **data)
+    else:
+        make_result(folder, num_frames=10, invalid=range(10))
+        with np.load(folder / "keypoints.npz") as z:
+            data = {k: z[k] for k in z.files}
+        data["keypoints_3d_world"][:] = np.nan
+        data["root_translation"][:] = np.nan
+        np.savez(folder / "keypoints.npz", **data)
+    open_page(browser, write_viewer(folder))
+    n = browser.eval("video3d.numFrames()")
+    assert n == (1 if case == "one frame" else 10)
+    assert browser.eval(f"video3d.seek({n - 1})") == n - 1
+    browser.eval("video3d.play()")
+    if case == "no pose at all":
+        assert browser.eval("video3d.pelvisScreen()") is None
+        assert browser.eval("getComputedStyle(document.getElementById('badge')).display") == "block"
+    assert browser.errors() == []
