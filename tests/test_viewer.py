@@ -5,8 +5,6 @@ import base64
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import html
-import logging
 import time
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -14,7 +13,6 @@ import numpy as np
 from video3d.io.atomic import atomic_file
 from video3d.viewer.page import OVERLAY_NAME, VIEWER_NAME
 
-log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.html"
 THUMB_WIDTH = 160
