@@ -51,7 +51,7 @@ def test_mixed_folder_isolates_failures_and_resumes(tmp_path, clips, tiny_weight
                                                      "empty_street.mp4": "failed"}
     assert "not a readable video" in s["broken.mp4"]["error"] and "no person" in s["empty_street.mp4"]["error"]
     assert int(s["a.mp4"]["frames"]) == 12
-    assert sorted(p.name for p in out.iterdir()) == sorted(["a", "b", "summary.csv", MANIFEST])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a", "b", "summary.csv", "index.html", MANIFEST])
     stamp = (out / "a" / "keypoints.npz").stat().st_mtime_ns
     capsys.readouterr()
     assert main(args) == 1  # re-run: good ones skipped, bad ones retried and failing again

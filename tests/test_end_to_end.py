@@ -57,4 +57,4 @@ def test_real_street_clip(park_video, tmp_path):
     bones = np.nanmedian(skeleton.bone_lengths(world[valid]), axis=0)
     assert 0.3 < bones[1] < 0.6 and 0.3 < bones[2] < 0.6  # right thigh, right shin
     assert sorted(p.name for p in res.out_dir.iterdir()) == sorted(
-        ["keypoints.npz", "keypoints.json", "keypoints_3d.csv", "overlay.mp4", "skeleton3d.mp4"])
+        ["keypoints.npz", "keypoints.json", "keypoints_3d.csv", "overlay.mp4", "skeleton3d.mp4", "viewer.html"])

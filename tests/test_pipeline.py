@@ -29,7 +29,7 @@ def result(clip, tiny_weights, tmp_path_factory):
 def test_output_files_and_keys(result):
     d = result.out_dir
     assert sorted(p.name for p in d.iterdir()) == sorted(
-        ["keypoints.npz", "keypoints.json", "keypoints_3d.csv", "overlay.mp4", "skeleton3d.mp4", "skeleton.bvh"])
+        ["keypoints.npz", "keypoints.json", "keypoints_3d.csv", "overlay.mp4", "skeleton3d.mp4", "skeleton.bvh", "viewer.html"])
     with np.load(d / "keypoints.npz") as z:
         assert set(z.files) == NPZ_KEYS
         T = 30

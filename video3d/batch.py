@@ -202,6 +202,9 @@ def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTE
         remove_stale_staging(out)
     ordered = [results[j.name] for j in jobs if j.name in results]
     write_summary(out / "summary.csv", ordered)
+    if options.viewer:
+        from video3d.viewer.index import write_index
+        write_index(out, ordered)
     if interrupted:
         raise KeyboardInterrupt
     return ordered

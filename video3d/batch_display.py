@@ -44,4 +44,6 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
         table.add_row(Path(r.video).name, f"[{colour}]{r.status}[/]", str(r.frames), f"{r.seconds:.1f}", r.error)
     console.print(table)
     console.print(f"summary: {out / 'summary.csv'}")
+    if options.viewer:
+        console.print(f"viewers: {out / 'index.html'}")
     return all(r.status in ("ok", "skipped") for r in results)

@@ -51,6 +51,7 @@ def run(
     person: str = typer.Option("auto", help="Which person: auto (most prominent, tracked), largest, center, or 'x,y' pixel."),
     device: str = typer.Option("auto", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     render: bool = typer.Option(True, "--render/--no-render", help="Write overlay.mp4 and skeleton3d.mp4."),
+    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (interactive 3D page)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Test-time flip averaging."),
     smooth_2d: str = typer.Option("none", help="Smooth 2D before lifting: none|oneeuro|savgol|butterworth."),
     smooth_3d: str = typer.Option("none", help="Smooth 3D after lifting: none|oneeuro|savgol|butterworth."),
@@ -92,7 +93,7 @@ def _run_options(**kw):
     return RunOptions(lifter=kw["lifter"], weights=kw["weights"], device=kw["device"], detector=kw["detector"],
                       person=kw["person"], render=kw["render"], flip=kw["flip"], max_gap_s=kw["max_gap"],
                       smooth_2d=kw["smooth_2d"], smooth_3d=kw["smooth_3d"], bones=kw.get("bones", "consistent"),
-                      export_bvh="bvh" in kw["export"],
+                      export_bvh="bvh" in kw["export"], viewer=kw["viewer"],
                       mmpose_preset=kw["mmpose_preset"], pose_config=kw["pose_config"],
                       pose_checkpoint=kw["pose_checkpoint"], det_config=kw["det_config"],
                       det_checkpoint=kw["det_checkpoint"])
@@ -130,6 +131,7 @@ def batch(
     person: str = typer.Option("auto", help="auto, largest, center or 'x,y'."),
     device: str = typer.Option("auto"),
     render: bool = typer.Option(True, "--render/--no-render"),
+    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="viewer.html per video and index.html."),
     flip: bool = typer.Option(True, "--flip/--no-flip"),
     smooth_2d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
     smooth_3d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
@@ -276,6 +278,25 @@ def export_bvh_cmd(
     path = out or keypoints.with_suffix(".bvh")
     export_bvh(path, world, fps)
     console.print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- view
+@app.command()
+def view(
+    result_dir: Path = typer.Argument(..., help="A result folder (with keypoints.npz) written by run or batch."),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="Open it in the default browser."),
+) -> None:
+    """Open a result's interactive 3D viewer (viewer.html; written first if missing).
+
+    Without a display (DISPLAY/WAYLAND_DISPLAY unset on Linux) the page's path is printed.
+    Example: video3d view outputs/demo_walk
+    """
+    from video3d.viewer.launch import open_viewer
+
+    page, opened = open_viewer(result_dir, browser)
+    if opened:
+        console.print("opened in the default browser:", highlight=False)
+    typer.echo(str(page))  # stdout: the page's path, for scripts
 
 
 # ---------------------------------------------------------------- bench / demo

@@ -44,6 +44,7 @@ class RunOptions:
     smooth_3d: str = "none"
     bones: str = "consistent"  # 'consistent': per-clip bone lengths (video3d.lift.bones); 'raw': as lifted
     export_bvh: bool = False
+    viewer: bool = True
     max_render_height: int = 720
     mmpose_preset: str = "hrnet-w32"
     pose_config: str | None = None
@@ -191,6 +192,9 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
             t = time.perf_counter()
             files += render_videos(video, info, seq, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
+        if options.viewer:
+            from video3d.viewer import write_viewer
+            files.append(write_viewer(staging, source_video=video, page_dir=final))
     timings["total"] = time.perf_counter() - t0
     return RunResult(video=video, out_dir=final, num_frames=len(seq), fps=seq.fps, image_size=seq.image_size,
                      num_valid=int(seq.valid.sum()), timings=timings,
