@@ -48,6 +48,7 @@ from video3d.geometry.calibration import read_calibration
 from video3d.geometry.camera import CalibratedCamera
 from video3d.geometry.triangulation import Triangulation, reprojection_errors, triangulate
 from video3d.lift.bones import bone_lengths, consistent_bones
+from video3d.lift.fusion import fuse_with_detector_3d
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ BONE_NAMES: tuple[str, ...] = tuple(f"{skeleton.JOINT_NAMES[p]}-{skeleton.JOINT_
                                     for p, c in skeleton.BONES)
 MEDIAPIPE = "mediapipe_world"
 BONES_SUFFIX = "+bones"
+#: Label suffix of a lifter fused with the detector's world landmarks, then bone-consistent
+#: (what `video3d run` gives by default, video3d.lift.fusion).
+FUSED_SUFFIX = "+fused+bones"
 
 
 @dataclass
@@ -119,6 +123,12 @@ def bone_std_mm(poses: np.ndarray) -> dict:
             "mean_length": {n: round(float(m), 1) for n, m in zip(BONE_NAMES, lengths.mean(axis=0))}}
 
 
+def _root_relative(poses: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) -> the same with the pelvis at the origin, float64."""
+    poses = np.asarray(poses, np.float64)
+    return poses - poses[:, :1]
+
+
 def method_poses(det: Detections, lifters: Sequence[LoadedLifter], flip: bool = True) -> dict[str, np.ndarray]:
     """Every method's root-relative 3D for one view: {label: (T, 17, 3) metres}, NaN where missing.
 
@@ -130,8 +140,8 @@ def method_poses(det: Detections, lifters: Sequence[LoadedLifter], flip: bool = 
         cam = lf.lifter.lift(det.keypoints_2d, det.image_size, valid=det.valid, flip=flip)
         out[lf.label] = cam
         out[lf.label + BONES_SUFFIX] = consistent_bones(cam, det.valid)
-    world = np.asarray(det.world, np.float64)
-    world = world - world[:, :1]
+        out[lf.label + FUSED_SUFFIX] = consistent_bones(fuse_with_detector_3d(cam, _root_relative(det.world)), det.valid)
+    world = _root_relative(det.world)
     out[MEDIAPIPE] = world
     out[MEDIAPIPE + BONES_SUFFIX] = consistent_bones(world)
     return out
@@ -395,7 +405,8 @@ def run_check(videos: Sequence[Path], calibration: Path, lifters: Sequence[Loade
         say(f"street clip {Path(street).name}: detecting (cached) and lifting")
         report["street"] = {"video": str(street), **street_bone_std(cached_detections(Path(street), "auto"),
                                                                      lifters, settings)}
-    methods = [m for lf in lifters for m in (lf.label, lf.label + BONES_SUFFIX)] + [MEDIAPIPE, MEDIAPIPE + BONES_SUFFIX]
+    methods = ([m for lf in lifters for m in (lf.label, lf.label + BONES_SUFFIX, lf.label + FUSED_SUFFIX)]
+               + [MEDIAPIPE, MEDIAPIPE + BONES_SUFFIX])
     report["summary"] = summarize(report, methods)
     return report
 
