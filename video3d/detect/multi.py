@@ -141,13 +141,15 @@ class MultiBlazePoseDetector:
         detect_every: run the person detector every N frames (1 = always); in
             between only tracked regions are refined.
         threads: LiteRT threads per model.
+        tiles: also run the detector on square tiles of a non-square frame
+            (True: ceil(long/short) + 1 tiles, an int: that many, False: none).
     """
 
     name = "blazepose-multi"
     keypoint_format = "blazepose"
 
     def __init__(self, max_people: int = 8, min_detection_score: float = 0.5, min_presence: float = 0.5,
-                 detect_every: int = 1, dedupe_iou: float = 0.5, threads: int = 1) -> None:
+                 detect_every: int = 1, dedupe_iou: float = 0.5, threads: int = 1, tiles: bool | int = True) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         models = _models_dir()
         self._det = _interpreter(models / "pose_detection" / "pose_detection.tflite", threads)
@@ -164,12 +166,13 @@ class MultiBlazePoseDetector:
         self.min_presence = min_presence
         self.detect_every = max(1, int(detect_every))
         self.dedupe_iou = dedupe_iou
+        self.tiles = tiles
         self._tracked: list[Roi] = []
         self._frame_index = 0
 
     # -- the two models ---------------------------------------------------------------
-    def detect_rois(self, frame: np.ndarray) -> list[Roi]:
-        """Run the person detector on an (H, W, 3) uint8 RGB frame -> regions, best first."""
+    def _detect_region(self, frame: np.ndarray, x0: int = 0, y0: int = 0) -> list[tuple[float, np.ndarray, Roi]]:
+        """Detector on one (h, w, 3) image region at offset (x0, y0) -> [(score, box (4,), roi)] in frame px."""
         h, w = frame.shape[:2]
         scale = DETECTOR_SIZE / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
@@ -190,13 +193,37 @@ class MultiBlazePoseDetector:
         boxes = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], axis=1)
         kps = r[:, 4:12].reshape(-1, 4, 2) + a[:, None, :]
         merged = weighted_nms(boxes, scores[keep], kps.reshape(len(keep), -1))
-        rois = []
-        to_px = np.array([DETECTOR_SIZE, DETECTOR_SIZE]) / scale
-        pad = np.array([px, py]) / scale
-        for _, _, ext in merged[: self.max_people]:
-            k = ext.reshape(4, 2) * to_px - pad
-            rois.append(roi_from_points(k[0], k[1]))
-        return rois
+        to_px = DETECTOR_SIZE / scale
+        offset = np.array([x0, y0]) - np.array([px, py]) / scale
+        out = []
+        for score, box, ext in merged:
+            k = ext.reshape(4, 2) * to_px + offset
+            out.append((score, box * to_px + np.tile(offset, 2), roi_from_points(k[0], k[1])))
+        return out
+
+    def detect_rois(self, frame: np.ndarray) -> list[Roi]:
+        """Person detector on the whole (H, W, 3) frame and on square tiles -> regions, best first.
+
+        The detector sees a 224x224 letterboxed image, so people under ~1/5 of
+        the long side are missed on the full frame; ``tiles`` square tiles
+        (side = the short side, spread along the long side) look at them ~2x larger.
+        """
+        h, w = frame.shape[:2]
+        found = self._detect_region(frame)
+        if self.tiles and max(h, w) > 1.3 * min(h, w):
+            side = min(h, w)
+            n = max(2, int(math.ceil(max(h, w) / side)) + 1) if self.tiles is True else int(self.tiles)
+            for start in np.linspace(0, max(h, w) - side, n).round().astype(int):
+                if w >= h:
+                    found += self._detect_region(frame[:, start:start + side], int(start), 0)
+                else:
+                    found += self._detect_region(frame[start:start + side], 0, int(start))
+        found.sort(key=lambda x: -x[0])
+        kept: list[tuple[float, np.ndarray, Roi]] = []
+        for item in found:
+            if all(box_iou(item[1], k[1]) < 0.4 for k in kept):
+                kept.append(item)
+        return [roi for _, _, roi in kept[: self.max_people]]
 
     def landmarks(self, frame: np.ndarray, roi: Roi) -> tuple[np.ndarray, float] | None:
         """Landmarks (39, 5) in frame pixels (x, y, z, visibility, presence) and the presence flag."""

@@ -1,0 +1,145 @@
+"""Several people: multi-person BlazePose (LiteRT), identities (OC-SORT), plausibility, the crossing clip."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from video3d.detect.base import PersonKeypoints
+from video3d.detect.plausible import implausible_frames
+from video3d.errors import NoPersonError
+
+
+def _person(x: float, y: float = 100.0, h: float = 120.0, score: float = 0.9) -> PersonKeypoints:
+    rng = np.random.default_rng(int(x * 10) % 1000)
+    kp = np.stack([np.full(33, x), np.linspace(y - h / 2, y + h / 2, 33)], 1) + rng.normal(0, 3, (33, 2))
+    kp[:, 0] += np.linspace(-h / 6, h / 6, 33)[rng.permutation(33)]
+    return PersonKeypoints(kp.astype(np.float32), np.full(33, score, np.float32),
+                           np.r_[kp.min(0), kp.max(0)], "blazepose")
+
+
+class FakeMulti:
+    """Replays a list of per-frame people."""
+
+    name = "fake-multi"
+    keypoint_format = "blazepose"
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.i = 0
+
+    def detect(self, frame, hint=None):
+        out = self.frames[self.i]
+        self.i += 1
+        return out
+
+    def close(self):
+        pass
+
+
+def test_ssd_anchors_and_roi_geometry():
+    from video3d.detect.multi import roi_from_points, roi_matrix, ssd_anchors
+
+    a = ssd_anchors()
+    assert a.shape == (2254, 2) and a.min() > 0 and a.max() < 1
+    # Upright person: hip (100, 200), size point straight above -> no rotation, side 2.5 x distance.
+    roi = roi_from_points(np.array([100.0, 200.0]), np.array([100.0, 150.0]))
+    assert roi.rotation == pytest.approx(0.0) and roi.side == pytest.approx(125.0)
+    m = roi_matrix(roi, 256)
+    np.testing.assert_allclose(m @ [128, 128, 1], [100, 200])
+    np.testing.assert_allclose(m @ [0, 0, 1], [100 - 62.5, 200 - 62.5])
+    # Lying person, head to the right: the crop's "up" points right in the image.
+    roi = roi_from_points(np.array([100.0, 200.0]), np.array([150.0, 200.0]))
+    up = roi_matrix(roi, 256) @ [128, 0, 1]
+    assert up[0] > 150 and abs(up[1] - 200) < 1e-6
+
+
+def test_identity_tracker_keeps_ids_through_a_gap():
+    pytest.importorskip("trackers")
+    from video3d.detect.identity import IdentityTracker
+
+    tr = IdentityTracker(fps=10.0, lost_s=1.0)
+    ids = []
+    for t in range(30):
+        people = [_person(50 + 5 * t), _person(400 - 5 * t, y=110)]
+        if 12 <= t < 16:
+            people = people[:1]  # the second person is hidden for 4 frames
+        ids.append(tr.update(people))
+    first = [i[0] for i in ids[3:]]
+    second = [i[1] for i in ids[3:] if len(i) > 1 and i[1] >= 0]
+    assert len(second) >= 30 - 3 - 4 - 2  # at most 2 frames without an id when they come back
+    assert len(set(first)) == 1 and len(set(second)) == 1 and first[0] != second[0] and first[0] >= 0
+
+
+def test_implausible_limbs_and_jumps_rejected():
+    from tests.motions import walking_clip
+    from video3d.keypoints import coco_to_h36m
+
+    h = coco_to_h36m(walking_clip(40, fps=25.0))[0]
+    kp = np.stack([320 + 200 * (h[..., 0] + 0.3 * h[..., 1]), 400 - 200 * h[..., 2]], -1)
+    det = np.ones(40, bool)
+    assert not implausible_frames(kp, det).any()
+    bad = kp.copy()
+    bad[10, 16] += [300.0, 0.0]      # right wrist on the neighbour: a 3x forearm
+    bad[20] += [400.0, 0.0]          # one frame on another person entirely
+    rej = implausible_frames(bad, det)
+    assert rej[10] and rej[20] and rej.sum() == 2
+
+
+def test_people_stage_drops_one_frame_person_and_needs_someone():
+    pytest.importorskip("trackers")
+    from video3d.detect.people import PeopleStage
+
+    frames = [[_person(50 + 4 * t)] + ([_person(300)] if t == 5 else []) for t in range(20)]
+    stage = PeopleStage(FakeMulti(frames), fps=10.0, image_size=(400, 200))
+    for _ in frames:
+        stage.push(np.zeros((200, 400, 3), np.uint8))
+    seqs = stage.finish()
+    assert len(seqs) == 1 and seqs[0].valid.sum() >= 18
+    empty = PeopleStage(FakeMulti([[] for _ in range(5)]), fps=10.0, image_size=(400, 200))
+    for _ in range(5):
+        empty.push(np.zeros((200, 400, 3), np.uint8))
+    with pytest.raises(NoPersonError):
+        empty.finish()
+
+
+@pytest.fixture(scope="module")
+def crossing(tmp_path_factory):
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("trackers")
+    from video3d.demo.crossing import make_crossing_clip, truth_2d
+
+    path, motions, cam = make_crossing_clip(tmp_path_factory.mktemp("cross") / "crossing.mp4")
+    return path, truth_2d(motions, cam)
+
+
+def test_crossing_mannequins_zero_identity_switches(crossing):
+    from video3d.detect.multi import MultiBlazePoseDetector
+    from video3d.detect.people import detect_people
+    from video3d.io.video import iter_frames, probe
+
+    path, truth = crossing
+    info = probe(path)
+    det = MultiBlazePoseDetector()
+    try:
+        seqs = detect_people(iter_frames(path, info), det, fps=info.fps, image_size=(info.width, info.height))
+    finally:
+        det.close()
+    P, T = truth.shape[:2]
+    height = np.median(truth[..., 1].max(-1) - truth[..., 1].min(-1), axis=1)  # (P,)
+    owner = np.full((P, T), -1)
+    for s in seqs:
+        # which truth person each detected (not interpolated) frame of this identity lies on
+        dist = np.linalg.norm(s.keypoints_2d[None] - truth, axis=-1)  # (P, T, 17), NaN off-track
+        d = np.where(np.isfinite(dist).any(-1), np.nanmedian(np.where(np.isfinite(dist), dist, np.inf), -1), np.inf)
+        d = d / height[:, None]
+        for t in np.nonzero(s.valid)[0]:
+            p = int(np.argmin(d[:, t]))
+            if d[p, t] < 0.25:
+                assert owner[p, t] in (-1, s.meta["track_id"])
+                owner[p, t] = s.meta["track_id"]
+    switches = sum(int(np.count_nonzero(np.diff(o[o >= 0]))) for o in owner)
+    ids = [set(o[o >= 0].tolist()) for o in owner]
+    assert switches == 0, owner
+    assert all(len(i) == 1 for i in ids) and ids[0] != ids[1], ids
+    coverage = (owner >= 0).mean(axis=1)
+    assert coverage.min() >= 0.7, coverage
