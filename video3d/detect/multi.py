@@ -138,8 +138,9 @@ class MultiBlazePoseDetector:
         max_people: most people returned per frame (the most confident).
         min_detection_score: detector score threshold (MediaPipe: 0.5).
         min_presence: pose-presence flag threshold of the landmark model (0.5).
-        detect_every: run the person detector every N frames (1 = always); in
-            between only tracked regions are refined.
+        detect_every: run the person detector every N frames (1 = always) and
+            whenever nobody is tracked; in between only tracked regions are
+            refined (new people are picked up within N frames).
         threads: LiteRT threads per model.
         tiles: also run the detector on square tiles of a non-square frame
             (True: ceil(long/short) + 1 tiles, an int: that many, False: none).
@@ -149,7 +150,7 @@ class MultiBlazePoseDetector:
     keypoint_format = "blazepose"
 
     def __init__(self, max_people: int = 8, min_detection_score: float = 0.5, min_presence: float = 0.5,
-                 detect_every: int = 1, dedupe_iou: float = 0.5, threads: int = 1, tiles: bool | int = True) -> None:
+                 detect_every: int = 4, dedupe_iou: float = 0.5, threads: int = 1, tiles: bool | int = True) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         models = _models_dir()
         self._det = _interpreter(models / "pose_detection" / "pose_detection.tflite", threads)
@@ -251,14 +252,18 @@ class MultiBlazePoseDetector:
         frame = np.ascontiguousarray(frame_rgb)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+        tracked = len(self._tracked)
         rois = list(self._tracked)
         if self._frame_index % self.detect_every == 0 or not rois:
             rois += self.detect_rois(frame)
         self._frame_index += 1
         found: list[tuple[float, PersonKeypoints, Roi]] = []
-        for roi in rois:
+        for k, roi in enumerate(rois):
             if roi.side < 8:
                 continue
+            if k >= tracked and any(p.bbox[0] <= roi.center[0] <= p.bbox[2] and p.bbox[1] <= roi.center[1] <= p.bbox[3]
+                                    for _, p, _ in found):
+                continue  # a new detection on someone already followed: skip the landmark model
             res = self.landmarks(frame, roi)
             if res is None:
                 continue

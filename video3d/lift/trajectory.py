@@ -86,25 +86,25 @@ def solve_root_translation(pose_rel: np.ndarray, keypoints_2d: np.ndarray, focal
 def smooth_trajectory(t: np.ndarray, fps: float, window_s: float = 0.4) -> np.ndarray:
     """Temporal smoothing of a (T, 3) trajectory: running median, then Gaussian (sigma = window/4).
 
-    NaN frames are skipped (their neighbours are used) and stay NaN.
+    Only finite frames are used (in order, gaps closed up); NaN frames stay NaN.
     """
+    from numpy.lib.stride_tricks import sliding_window_view
+
     x = np.asarray(t, np.float64)
     ok = np.isfinite(x).all(axis=1)
     out = np.full_like(x, np.nan)
     if not ok.any():
         return out
     half = max(1, int(round(0.5 * window_s * fps)))
-    idx = np.nonzero(ok)[0]
     vals = x[ok]
-    med = np.empty_like(vals)
-    for k, i in enumerate(idx):
-        sel = (idx >= i - half) & (idx <= i + half)
-        med[k] = np.median(vals[sel], axis=0)
+    padded = np.pad(vals, ((half, half), (0, 0)), mode="edge")
+    med = np.median(sliding_window_view(padded, 2 * half + 1, axis=0), axis=-1)  # (N, 3)
     sigma = max(half / 2.0, 0.5)
-    for k, i in enumerate(idx):
-        sel = (idx >= i - 2 * half) & (idx <= i + 2 * half)
-        g = np.exp(-0.5 * ((idx[sel] - i) / sigma) ** 2)
-        out[i] = (med[sel] * g[:, None]).sum(0) / g.sum()
+    k = np.arange(-2 * half, 2 * half + 1)
+    g = np.exp(-0.5 * (k / sigma) ** 2)
+    g /= g.sum()
+    padded = np.pad(med, ((2 * half, 2 * half), (0, 0)), mode="edge")
+    out[ok] = sliding_window_view(padded, len(g), axis=0) @ g
     return out
 
 
