@@ -143,3 +143,61 @@ def test_crossing_mannequins_zero_identity_switches(crossing):
     assert all(len(i) == 1 for i in ids) and ids[0] != ids[1], ids
     coverage = (owner >= 0).mean(axis=1)
     assert coverage.min() >= 0.7, coverage
+
+
+def _walkers(t: int) -> list[PersonKeypoints]:
+    """Two people walking towards each other in a 160x120 frame (tall enough to lift)."""
+    return [_person(30 + 2 * t, y=60, h=80), _person(130 - 2 * t, y=58, h=70)]
+
+
+def test_person_all_writes_people_npz(tmp_path, tiny_weights, monkeypatch):
+    pytest.importorskip("trackers")
+    import video3d.people as people_mod
+    from tests.videos import blank_video
+    from video3d.pipeline import RunOptions, run_video
+
+    frames = 12
+    video = blank_video(tmp_path / "walkers.mp4", frames=frames, size=(160, 120), fps=10)
+    monkeypatch.setattr(people_mod, "make_multi_detector",
+                        lambda options: FakeMulti([_walkers(t) for t in range(frames)]))
+    opts = RunOptions(person="all", weights=str(tiny_weights["ktpformer"]), render=True, export_bvh=True)
+    result = run_video(video, tmp_path / "out", opts)
+    d = result.out_dir
+    with np.load(d / "people.npz") as z:
+        expected = {"track_ids", "keypoints_2d", "scores_2d", "keypoints_3d_camera", "keypoints_3d_world",
+                    "root_translation", "valid", "fps", "image_size", "joint_names", "parents", "detector",
+                    "lifter", "weights_sha256"}
+        assert set(z.files) == expected
+        P = len(z["track_ids"])
+        assert P == 2 and len(set(z["track_ids"].tolist())) == 2
+        assert z["keypoints_2d"].shape == (P, frames, 17, 2) and z["scores_2d"].shape == (P, frames, 17)
+        assert z["keypoints_3d_camera"].shape == z["keypoints_3d_world"].shape == (P, frames, 17, 3)
+        assert z["root_translation"].shape == (P, frames, 3) and z["valid"].shape == (P, frames)
+        assert z["valid"].sum(1).min() >= frames - 3
+        ok = z["valid"]
+        assert np.isfinite(z["root_translation"][ok]).all() and (z["root_translation"][ok][:, 2] > 0).all()
+        # the first person starts on the left and the second on the right, in 3D too
+        x = z["root_translation"][..., 0]
+        first = int(np.argmax(ok.all(0)))
+        assert x[0, first] < x[1, first]
+    with np.load(d / "keypoints.npz") as k:
+        assert k["keypoints_2d"].shape == (frames, 17, 2) and k["root_translation"].shape == (frames, 3)
+    for name in ("people.json", "people_3d.csv", "overlay.mp4", "skeleton3d.mp4", "keypoints.json"):
+        assert (d / name).is_file(), name
+    assert len(list(d.glob("skeleton_*.bvh"))) == 2
+
+
+def test_person_all_on_empty_video_is_one_error_line(tmp_path, capsys, tiny_weights):
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("trackers")
+    from tests.videos import blank_video
+    from video3d.cli import main
+
+    video = blank_video(tmp_path / "blank.mp4", frames=6)
+    code = main(["run", str(video), "--out", str(tmp_path / "out"), "--person", "all",
+                 "--weights", str(tiny_weights["ktpformer"])])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "no person" in lines[0]
+    assert not (tmp_path / "out" / "blank").exists()

@@ -87,6 +87,28 @@ def ssd_anchors(size: int = DETECTOR_SIZE, strides: tuple[int, ...] = (8, 16, 32
     return np.concatenate(out).astype(np.float32)
 
 
+def detector_tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping square tiles x0, y0, x1, y1 for the detector's second look.
+
+    Elongated frames (long > 1.3 x short): squares of the short side, spread
+    along the long side (3 for 16:9). Near-square frames: a 2x2 grid of
+    squares of 0.6 x the short side.
+    """
+    short, long_ = min(width, height), max(width, height)
+    if long_ > 1.3 * short:
+        side, n_long, n_short = short, int(math.ceil(long_ / short)) + 1, 1
+    else:
+        side, n_long, n_short = int(round(0.6 * short)), 2, 2
+    along = np.linspace(0, long_ - side, n_long).round().astype(int)
+    across = np.linspace(0, short - side, n_short).round().astype(int)
+    out = []
+    for a in along:
+        for b in across:
+            x0, y0 = (int(a), int(b)) if width >= height else (int(b), int(a))
+            out.append((x0, y0, x0 + side, y0 + side))
+    return out
+
+
 @dataclass
 class Roi:
     """A rotated square region: centre (2,) px, side px, rotation rad (0 = upright)."""
@@ -142,15 +164,14 @@ class MultiBlazePoseDetector:
             whenever nobody is tracked; in between only tracked regions are
             refined (new people are picked up within N frames).
         threads: LiteRT threads per model.
-        tiles: also run the detector on square tiles of a non-square frame
-            (True: ceil(long/short) + 1 tiles, an int: that many, False: none).
+        tiles: also run the detector on the square tiles of :func:`detector_tiles`.
     """
 
     name = "blazepose-multi"
     keypoint_format = "blazepose"
 
     def __init__(self, max_people: int = 8, min_detection_score: float = 0.5, min_presence: float = 0.5,
-                 detect_every: int = 4, dedupe_iou: float = 0.5, threads: int = 1, tiles: bool | int = True) -> None:
+                 detect_every: int = 4, dedupe_iou: float = 0.5, threads: int = 1, tiles: bool = True) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         models = _models_dir()
         self._det = _interpreter(models / "pose_detection" / "pose_detection.tflite", threads)
@@ -206,19 +227,14 @@ class MultiBlazePoseDetector:
         """Person detector on the whole (H, W, 3) frame and on square tiles -> regions, best first.
 
         The detector sees a 224x224 letterboxed image, so people under ~1/5 of
-        the long side are missed on the full frame; ``tiles`` square tiles
-        (side = the short side, spread along the long side) look at them ~2x larger.
+        the long side are missed on the full frame; the square tiles of
+        :func:`detector_tiles` show them about twice as large.
         """
         h, w = frame.shape[:2]
         found = self._detect_region(frame)
-        if self.tiles and max(h, w) > 1.3 * min(h, w):
-            side = min(h, w)
-            n = max(2, int(math.ceil(max(h, w) / side)) + 1) if self.tiles is True else int(self.tiles)
-            for start in np.linspace(0, max(h, w) - side, n).round().astype(int):
-                if w >= h:
-                    found += self._detect_region(frame[:, start:start + side], int(start), 0)
-                else:
-                    found += self._detect_region(frame[start:start + side], 0, int(start))
+        if self.tiles:
+            for x0, y0, x1, y1 in detector_tiles(w, h):
+                found += self._detect_region(frame[y0:y1, x0:x1], x0, y0)
         found.sort(key=lambda x: -x[0])
         kept: list[tuple[float, np.ndarray, Roi]] = []
         for item in found:
