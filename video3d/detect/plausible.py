@@ -50,12 +50,11 @@ def implausible_frames(keypoints: np.ndarray, detected: np.ndarray, max_limb_rat
     torso = np.linalg.norm(kp[:, 8] - kp[:, 0], axis=-1)
     body = 3.0 * max(float(np.median(torso[det])), 1.0)
     idx = np.nonzero(det & ~bad)[0]
-    for k in range(1, len(idx) - 1):
-        i, prev, nxt = idx[k], idx[k - 1], idx[k + 1]
-        if i - prev > 2:
-            continue
-        jump = np.median(np.linalg.norm(kp[i] - kp[prev], axis=-1)) / body
-        back = np.median(np.linalg.norm(kp[nxt] - kp[prev], axis=-1)) / body
-        if jump > max_body_jump and back < 0.5 * jump:
-            bad[i] = True  # a one-frame excursion: the next frame is back where we were
+    if len(idx) < 3:
+        return bad
+    prev, cur, nxt = idx[:-2], idx[1:-1], idx[2:]
+    jump = np.median(np.linalg.norm(kp[cur] - kp[prev], axis=-1), axis=-1) / body
+    back = np.median(np.linalg.norm(kp[nxt] - kp[prev], axis=-1), axis=-1) / body
+    # a one-frame excursion: far from the previous frame, and the next frame is back where we were
+    bad[cur[(cur - prev <= 2) & (jump > max_body_jump) & (back < 0.5 * jump)]] = True
     return bad
