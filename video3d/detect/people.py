@@ -129,9 +129,13 @@ class PeopleStage:
             raw_sc = np.zeros((t, self._k), np.float32)
             detected = np.zeros(t, bool)
             raw_kp[frames], raw_sc[frames], detected[frames] = np.stack(kps), np.stack(scs), True
-            seqs.append(track_sequence(raw_kp, raw_sc, detected, self._format, fps=self.fps,
-                                       image_size=self.image_size, max_gap=self.max_gap, detector=self.detector.name,
-                                       meta={"track_id": tid, "person": "all"}))
+            seq = track_sequence(raw_kp, raw_sc, detected, self._format, fps=self.fps, image_size=self.image_size,
+                                 max_gap=self.max_gap, detector=self.detector.name,
+                                 meta={"track_id": tid, "person": "all"})
+            if seq.meta["num_detected"] < self.min_frames:
+                short += 1  # mostly implausible skeletons
+                continue
+            seqs.append(seq)
         if short:
             log.info("dropped %d identities seen in fewer than %d frames", short, self.min_frames)
         if not seqs:
