@@ -201,3 +201,25 @@ def test_person_all_on_empty_video_is_one_error_line(tmp_path, capsys, tiny_weig
     lines = [l for l in err.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and "no person" in lines[0]
     assert not (tmp_path / "out" / "blank").exists()
+
+
+def test_shared_world_places_people_by_their_trajectories():
+    from video3d.export.people import shared_world
+    from video3d.pose import PoseSequence
+
+    T = 5
+    pose = np.zeros((T, 17, 3))
+    pose[:, 8] = [0, -0.5, 0]   # thorax above the pelvis (camera y down)
+    pose[:, 3] = [0, 0.9, 0]    # a foot below
+    seqs = []
+    for x, z in ((-1.0, 4.0), (1.0, 6.0)):
+        s = PoseSequence(np.zeros((T, 17, 2), np.float32), np.ones((T, 17), np.float32), np.ones(T, bool), 25.0,
+                         (640, 480), keypoints_3d_camera=pose.astype(np.float32))
+        s.root_translation = np.tile([x, 0.0, z], (T, 1))
+        seqs.append(s)
+    w = shared_world(seqs)
+    assert w.shape == (2, T, 17, 3)
+    pelvis = w[:, 0, 0]
+    np.testing.assert_allclose(pelvis[1] - pelvis[0], [2.0, 2.0, 0.0], atol=1e-5)  # x right, y away, z up
+    np.testing.assert_allclose(w[..., 2].min(), 0.0, atol=1e-5)                      # on the floor
+    assert (w[:, :, 8, 2] > w[:, :, 0, 2]).all()                                     # thorax above pelvis

@@ -185,7 +185,8 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
         files = write_pose_files(staging, seq)
         if options.export_bvh:
             from video3d.export.bvh import export_bvh
-            export_bvh(staging / "skeleton.bvh", seq.keypoints_3d_world, seq.fps)
+            from video3d.export.people import shared_world
+            export_bvh(staging / "skeleton.bvh", shared_world([seq])[0], seq.fps)  # root motion = trajectory
             files.append(staging / "skeleton.bvh")
         timings["export"] = time.perf_counter() - t
         if options.render:
