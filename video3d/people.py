@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from video3d.errors import UserError
+from video3d.export.people import shared_world
 from video3d.export.files import write_pose_files
 from video3d.io.atomic import atomic_dir, ensure_writable_dir
 from video3d.io.video import VideoInfo, iter_frames, probe
@@ -55,14 +56,38 @@ def detect_everyone(video: Path, info: VideoInfo, options: RunOptions, progress:
     return seqs
 
 
+def people_panel(world: np.ndarray, size: tuple[int, int]):
+    """A 3D panel whose box holds everyone's whole trajectory: (SkeletonView3D, centre xy (2,)).
+
+    world: (P, T, 17, 3) shared world frame (NaN where invalid).
+    """
+    from video3d.render.view3d import SkeletonView3D
+
+    pelvis = world[:, :, 0, :2].reshape(-1, 2)
+    pelvis = pelvis[np.isfinite(pelvis).all(axis=1)]
+    if len(pelvis) == 0:
+        return SkeletonView3D(size=size), np.zeros(2)
+    lo, hi = pelvis.min(0), pelvis.max(0)
+    radius = float(max(0.72, 0.5 * (hi - lo).max() + 0.6))
+    top = np.nanmax(world[..., 2]) if np.isfinite(world[..., 2]).any() else 1.9
+    height = float(max(1.9, min(top + 0.1, 4.0)))
+    return SkeletonView3D(size=size, radius=radius, height=height, grid_step=0.2 if radius < 1.5 else 0.5), \
+        0.5 * (lo + hi)
+
+
 def render_people(video: Path, info: VideoInfo, seqs: list[PoseSequence], main: int, out_dir: Path,
                   options: RunOptions, progress: StageProgress) -> list[Path]:
-    """overlay.mp4 (every person: skeleton, box, ID; 3D panel: the main person) and skeleton3d.mp4."""
+    """overlay.mp4 (every person: skeleton, box, ID; 3D panel: everyone placed by their trajectories)
+    and skeleton3d.mp4 (the main person)."""
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
     from video3d.render.people import draw_person
 
     comp = OverlayCompositor(frame_size=(info.width, info.height), max_height=options.max_render_height)
+    world = shared_world(seqs)  # (P, T, 17, 3)
+    world = np.where(np.stack([s.valid for s in seqs])[..., None, None], world, np.nan)
+    panel, center = people_panel(world, comp.panel.size)
+    lw = comp.left_size[0]
     overlay_path, skeleton_path = out_dir / "overlay.mp4", out_dir / "skeleton3d.mp4"
     main_seq = seqs[main]
     n = len(main_seq)
@@ -78,8 +103,9 @@ def render_people(video: Path, info: VideoInfo, seqs: list[PoseSequence], main: 
                 if s.valid[t]:
                     draw_person(frame, s.keypoints_2d[t], s.scores_2d[t], s.meta.get("track_id", p),
                                 annotator=comp.annotator, skeleton=p != main, min_score=comp.min_score)
-            ov.write(comp.compose(frame, main_seq.keypoints_2d[t], main_seq.scores_2d[t],
-                                  main_seq.keypoints_3d_world[t]))
+            composed = comp.compose(frame, main_seq.keypoints_2d[t], main_seq.scores_2d[t], None)
+            panel.render_many(world[:, t], center, title=comp.titles[1] or None, out=composed[:, lw:])
+            ov.write(composed)
             sk.write(comp.skeleton_frame(main_seq.keypoints_3d_world[t]))
             progress.advance()
             count += 1
