@@ -24,12 +24,12 @@ def implausible_frames(keypoints: np.ndarray, detected: np.ndarray, max_limb_rat
         keypoints: (T, 17, 2) H36M-17 pixels (NaN where missing).
         detected: (T,) bool, frames that hold a detection.
         max_limb_ratio: a limb longer than this times its median length over the
-            track (or shorter than its inverse... only "longer" is checked:
-            foreshortening legitimately shortens limbs) rejects the frame.
+            track rejects the frame (only "longer" is checked: foreshortening
+            legitimately shortens limbs).
         max_body_jump: median joint displacement from the previous detected
-            frame (at most 2 frames back), in torso-heights-x-3 (~ body
-            heights), above which the frame is rejected unless the following
-            frame confirms the new place.
+            frame (at most 2 frames back), in body heights (3 x the median
+            pelvis-thorax length), above which the frame is rejected when the
+            next frame is back near the previous one (a one-frame excursion).
 
     Returns:
         (T,) bool, True = reject. Needs >= 5 detected frames to judge; otherwise all False.
