@@ -12,7 +12,7 @@ from video3d.io.video import count_frames, probe
 from video3d.pipeline import RunOptions, run_video
 
 NPZ_KEYS = {"keypoints_2d", "scores_2d", "keypoints_3d_camera", "keypoints_3d_world", "valid", "fps", "image_size",
-            "joint_names", "parents", "detector", "lifter", "weights_sha256"}
+            "joint_names", "parents", "detector", "lifter", "weights_sha256", "root_translation"}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,8 @@ def test_output_files_and_keys(result):
         assert tuple(z["joint_names"]) == skeleton.JOINT_NAMES and tuple(z["parents"]) == skeleton.PARENTS
         assert str(z["detector"]).startswith("blazepose") and str(z["lifter"]) == "ktpformer"
         np.testing.assert_allclose(z["keypoints_3d_camera"][:, 0], 0, atol=1e-6)  # root-relative
+        root = z["root_translation"]  # pelvis, camera frame (issue #10); random weights: only "in front"
+        assert root.shape == (T, 3) and np.isfinite(root).all() and (root[:, 2] >= 0.3 - 1e-6).all()
         assert np.allclose(np.nanmin(z["keypoints_3d_world"][..., 2], axis=1), 0, atol=1e-6)  # floor
         j = json.loads((d / "keypoints.json").read_text())
         assert set(NPZ_KEYS) <= set(j)

@@ -48,7 +48,9 @@ def run(
     lifter: str = typer.Option("ktpformer", help="2D->3D lifter: ktpformer (243-frame windows) or ampose (single frame)."),
     weights: Optional[str] = typer.Option(None, help="Lifter weights (.safetensors with its .json card); default: shipped."),
     detector: str = typer.Option("blazepose", help="2D backend: blazepose (default, offline) or mmpose (optional extra)."),
-    person: str = typer.Option("auto", help="Which person: auto (most prominent, tracked), largest, center, or 'x,y' pixel."),
+    person: str = typer.Option("auto", help="Which person: auto (most prominent, tracked), largest, center, 'x,y' pixel, "
+                                            "or all (everyone, with identities: people.npz)."),
+    fov: float = typer.Option(60.0, help="Camera field of view across the long image side, degrees (root trajectory)."),
     device: str = typer.Option("auto", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     render: bool = typer.Option(True, "--render/--no-render", help="Write overlay.mp4 and skeleton3d.mp4."),
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (interactive 3D page)."),
@@ -96,7 +98,13 @@ def _run_options(**kw):
                       export_bvh="bvh" in kw["export"], viewer=kw["viewer"],
                       mmpose_preset=kw["mmpose_preset"], pose_config=kw["pose_config"],
                       pose_checkpoint=kw["pose_checkpoint"], det_config=kw["det_config"],
-                      det_checkpoint=kw["det_checkpoint"])
+                      det_checkpoint=kw["det_checkpoint"], fov_deg=_check_fov(kw.get("fov", 60.0)))
+
+
+def _check_fov(fov: float) -> float:
+    if not 1.0 <= fov <= 170.0:
+        raise UserError(f"--fov must be between 1 and 170 degrees, got {fov}")
+    return float(fov)
 
 
 def _print_summary(result) -> None:
@@ -128,7 +136,8 @@ def batch(
     lifter: str = typer.Option("ktpformer", help="ktpformer or ampose."),
     weights: Optional[str] = typer.Option(None, help="Lifter weights (default: shipped)."),
     detector: str = typer.Option("blazepose", help="blazepose or mmpose."),
-    person: str = typer.Option("auto", help="auto, largest, center or 'x,y'."),
+    person: str = typer.Option("auto", help="auto, largest, center, 'x,y' or all."),
+    fov: float = typer.Option(60.0, help="Long-side field of view, degrees (root trajectory)."),
     device: str = typer.Option("auto"),
     render: bool = typer.Option(True, "--render/--no-render"),
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="viewer.html per video and index.html."),

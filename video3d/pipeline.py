@@ -20,6 +20,7 @@ from video3d.export.files import write_pose_files
 from video3d.io.atomic import atomic_dir, ensure_writable_dir
 from video3d.io.video import VideoInfo, iter_frames, probe
 from video3d.lift.lifter import Lifter
+from video3d.lift.trajectory import root_trajectory
 from video3d.lift.world import camera_to_display_world
 from video3d.native_stderr import native_stderr_silenced
 from video3d.pose import PoseSequence
@@ -51,6 +52,7 @@ class RunOptions:
     pose_checkpoint: str | None = None
     det_config: str | None = None
     det_checkpoint: str | None = None
+    fov_deg: float = 60.0  # long-side field of view for the root trajectory (video3d.lift.trajectory)
 
     def settings_key(self) -> dict:
         """The options that change outputs (used to key the batch manifest)."""
@@ -123,6 +125,8 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> Pos
         raise UserError(f"--bones must be consistent or raw, got {options.bones!r}")
     seq.keypoints_3d_camera = cam
     seq.keypoints_3d_world = camera_to_display_world(cam)
+    seq.root_translation = root_trajectory(cam, kp2d, seq.image_size, seq.fps, options.fov_deg,
+                                           scores=seq.scores_2d, valid=seq.valid).astype(np.float32)
     seq.lifter = lifter.name
     seq.weights_sha256 = lifter.sha256
     return seq
@@ -163,6 +167,9 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     reuse a loaded model across videos; ``output_name`` replaces the stem.
     """
     options = options or RunOptions()
+    if options.person.strip().lower() == "all":
+        from video3d.people import run_people
+        return run_people(video, out, options, progress, lifter, output_name)
     progress = progress or StageProgress(None)
     video = Path(video)
     timings: dict[str, float] = {}
@@ -185,7 +192,8 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
         files = write_pose_files(staging, seq)
         if options.export_bvh:
             from video3d.export.bvh import export_bvh
-            export_bvh(staging / "skeleton.bvh", seq.keypoints_3d_world, seq.fps)
+            from video3d.export.people import shared_world
+            export_bvh(staging / "skeleton.bvh", shared_world([seq])[0], seq.fps)  # root motion = trajectory
             files.append(staging / "skeleton.bvh")
         timings["export"] = time.perf_counter() - t
         if options.render:

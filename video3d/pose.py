@@ -27,6 +27,8 @@ class PoseSequence:
         keypoints_3d_world: (T, 17, 3) metres, display/world frame (z up, lowest
             joint on z = 0). None before lifting.
         detector / lifter / weights_sha256: provenance strings.
+        root_translation: (T, 3) metres, camera frame: the pelvis position per
+            frame (video3d.lift.trajectory); NaN where unknown. None before lifting.
     """
 
     keypoints_2d: np.ndarray
@@ -40,6 +42,7 @@ class PoseSequence:
     lifter: str = ""
     weights_sha256: str = ""
     meta: dict = field(default_factory=dict)
+    root_translation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = len(self.keypoints_2d)

@@ -4,8 +4,10 @@ Per frame (streaming, frames are never kept): the detector proposes people
 (with the tracker's expected box as a hint), :class:`PersonTracker` keeps the
 chosen one, and the raw keypoints are stored. At the end the raw track is
 converted once with :func:`video3d.keypoints.to_h36m` (BlazePose -> COCO ->
-H36M via ``coco_to_h36m``, the mapping the lifters are trained with) and holes
-are filled by :func:`video3d.detect.gaps.fill_gaps`.
+H36M via ``coco_to_h36m``, the mapping the lifters are trained with), skeletons
+that cannot be one person are dropped
+(:func:`video3d.detect.plausible.implausible_frames`) and holes are filled by
+:func:`video3d.detect.gaps.fill_gaps`.
 
 :class:`DetectionStage` (``push`` / ``finish``) lets a caller do other work on
 each decoded frame in the same pass; :func:`detect_video` is the loop over an
@@ -20,6 +22,7 @@ import numpy as np
 from video3d import keypoints as kpfmt
 from video3d.detect.base import Detector, PersonKeypoints, ScanningDetector
 from video3d.detect.gaps import default_max_gap, fill_gaps, summarize_gaps
+from video3d.detect.plausible import implausible_frames
 from video3d.detect.tracking import PersonTracker
 from video3d.errors import NoPersonError, VideoError
 from video3d.pose import PoseSequence
@@ -136,6 +139,8 @@ class DetectionStage:
         if num_detected == 0:
             raise NoPersonError(f"no person detected in {t} frames")
         h36m_kp, h36m_sc = kpfmt.to_h36m(raw_kp, np.nan_to_num(raw_sc, nan=0.0), self._format)
+        implausible = implausible_frames(h36m_kp, detected)  # limbs on two people, one-frame body jumps
+        detected &= ~implausible
         filled = fill_gaps(h36m_kp, h36m_sc, detected, self.max_gap, min_joint_score=self.min_joint_score)
         meta = {
             "gaps": filled.gaps,
@@ -146,6 +151,7 @@ class DetectionStage:
             "max_gap": self.max_gap,
             "person": self.tracker.rule,
             "rejected_frames": self.tracker.rejected,
+            "implausible_frames": int(implausible.sum()),
             "raw_format": self._format,
             "keypoints_raw": raw_kp,
             "scores_raw": raw_sc,

@@ -87,7 +87,8 @@ def parse_person(person: str | Sequence[float]) -> Selection:
             else:
                 if math.isfinite(x) and math.isfinite(y):
                     return (x, y)
-        raise UserError(f"person must be 'auto', 'largest', 'center' or an 'x,y' pixel point, got {person!r}")
+        raise UserError(f"person must be 'auto', 'largest', 'center', an 'x,y' pixel point or 'all' (everyone), "
+                        f"got {person!r}")
     values = tuple(person)
     if len(values) != 2 or not all(math.isfinite(float(v)) for v in values):
         raise UserError(f"person point must be two finite pixel coordinates (x, y), got {person!r}")

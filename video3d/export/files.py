@@ -3,7 +3,8 @@
 Key names are a contract other tools read (issue #3):
 keypoints_2d (T,17,2) px, scores_2d (T,17), keypoints_3d_camera (T,17,3) m,
 keypoints_3d_world (T,17,3) m, valid (T,), fps, image_size (w,h),
-joint_names, parents, detector, lifter, weights_sha256.
+joint_names, parents, detector, lifter, weights_sha256; root_translation
+(T,3) m, camera frame (pelvis position, issue #10; NaN where unknown).
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def pose_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
         "detector": np.asarray(seq.detector),
         "lifter": np.asarray(seq.lifter),
         "weights_sha256": np.asarray(seq.weights_sha256),
+        "root_translation": (np.full((len(seq), 3), np.nan, np.float32) if seq.root_translation is None
+                             else seq.root_translation.astype(np.float32)),
     }
 
 

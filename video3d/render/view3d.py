@@ -250,6 +250,33 @@ class SkeletonView3D:
             self._draw_pose(out, np.asarray(pose_world, np.float64) - low)
         return out
 
+    def render_many(self, poses_world: np.ndarray, center_xy: np.ndarray, title: str | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """Draw several people in one fixed box (``--person all``).
+
+        poses_world: (P, 17, 3) metres, one shared world frame (z up, floor at
+        z = 0); people with no finite joint are skipped. center_xy: (2,) the
+        box's centre on the floor (its half-width is ``radius``). Returns (h, w, 3).
+        """
+        w, h = self.size
+        background = self.background_with(title)
+        if out is None:
+            out = background.copy()
+        else:
+            np.copyto(out, background)
+        low = np.array([center_xy[0] - self.radius, center_xy[1] - self.radius, 0.0])
+        drawn = 0
+        poses = np.asarray(poses_world, np.float64)
+        # far people first (larger y = farther from the camera in the world frame)
+        order = np.argsort([-np.nanmean(p[:, 1]) if np.isfinite(p).any() else 0.0 for p in poses])
+        for i in order:
+            if np.isfinite(poses[i]).all(axis=1).any():
+                self._draw_pose(out, poses[i] - low)
+                drawn += 1
+        if not drawn:
+            self._muted.annotate(out, "no detection", top=int(h * 0.5))
+        return out
+
     def background_with(self, title: str | None) -> np.ndarray:
         """The static background (h, w, 3) with ``title`` drawn in (cached per title)."""
         if not title:
