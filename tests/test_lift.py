@@ -116,7 +116,6 @@ def test_lift_cli_folder_and_ampose(run_cli, tiny_weights, tmp_path):
     ("missing_key", "missing key 'image_size'"),
     ("wrong_shape", "must have shape (T, 17, 2)"),
     ("nan", "NaN"),
-    ("unknown_format", "unknown --format"),
     ("not_npz", "not a readable .npz"),
     ("missing_file", "input not found"),
     ("bad_scores", "'scores' must have shape"),
@@ -133,9 +132,6 @@ def test_lift_cli_errors_are_one_line_and_write_nothing(run_cli, tiny_weights, t
         kp = np.zeros((5, 17, 2))
         kp[3, 2] = np.nan
         np.savez(path, keypoints=kp, image_size=[640, 480])
-    elif case == "unknown_format":
-        make_input(path)
-        args += ["--format", "openpose"]
     elif case == "not_npz":
         path.write_text("hello")
     elif case == "missing_file":
@@ -151,3 +147,15 @@ def test_lift_cli_errors_are_one_line_and_write_nothing(run_cli, tiny_weights, t
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("args", [["--format", "openpose"], ["--lifter", "nope"]])
+def test_lift_cli_bad_choice_is_a_usage_error(run_cli, tiny_weights, tmp_path, args):
+    """A value outside the choices (--format, --lifter) is a usage error: exit 2, the choices named."""
+    path = tmp_path / "in.npz"
+    make_input(path)
+    r = run_cli("lift", path, "--weights", tiny_weights["ktpformer"], *args, "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert "is not one of" in r.stderr and "Traceback" not in r.stderr
+    assert ("'coco'" in r.stderr) if args[0] == "--format" else ("'ampose'" in r.stderr)
+    assert not (tmp_path / "o").exists()

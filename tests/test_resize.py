@@ -1,7 +1,7 @@
 """Progressive window length: resizing a KTPFormer's temporal tensors."""
 import torch
 
-from video3d.models.presets import build_model
+from video3d.models.registry import build_model
 from video3d.models.resize import resize_ktpformer_state
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class RunOptions:
     """Everything `video3d run` / `batch` can be told (CLI flags map 1:1)."""
 
-    lifter: str = "ktpformer"
+    lifter: str | None = None  # None: the --weights card decides, else the registry's default
     weights: str | None = None
     device: str = "auto"
     detector: str = "blazepose"
@@ -91,7 +91,9 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
 
     quiet = not log.isEnabledFor(logging.DEBUG)  # --verbose shows the native libraries' own messages
     with native_stderr_silenced(quiet):
+        progress.status(f"load {options.detector}")
         detector = make_detector(options)
+        progress.finish()
         try:
             progress.start("detect 2D", info.num_frames_header or None)
             seq = detect_video(iter_frames(video, info), detector, fps=info.fps,
@@ -103,14 +105,18 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
     return seq
 
 
-def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> PoseSequence:
+def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
+                  progress: StageProgress | None = None) -> PoseSequence:
     """Fill the 3D fields of ``seq`` (camera and world frames)."""
     from video3d.filters import smooth
 
     kp2d = seq.keypoints_2d
     if options.smooth_2d != "none":
         kp2d = smooth(kp2d, seq.fps, options.smooth_2d)
+    progress = progress or StageProgress(None)
+    progress.status(f"lift 3D ({lifter.name})")
     cam = lifter.lift(kp2d, seq.image_size, valid=seq.valid, flip=options.flip)
+    progress.finish()
     if options.smooth_3d != "none":
         cam = smooth(cam, seq.fps, options.smooth_3d)
         cam = cam - cam[:, :1]
@@ -163,13 +169,16 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     info = probe(video)
     out = Path(out)
     ensure_writable_dir(out)
-    lifter = lifter or Lifter.load(options.lifter, options.weights, options.device)
+    if lifter is None:
+        progress.status("load lifter")
+        lifter = Lifter.load(options.lifter, options.weights, options.device)
+        progress.finish()
 
     t = time.perf_counter()
     seq = detect_2d(video, info, options, progress)
     timings["decode+detect"] = time.perf_counter() - t
     t = time.perf_counter()
-    lift_sequence(seq, lifter, options)
+    lift_sequence(seq, lifter, options, progress)
     timings["lift"] = time.perf_counter() - t
 
     final = out / (output_name or video.stem)
