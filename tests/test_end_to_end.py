@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.videos import person_clip
-from video3d.lift.weights import DEFAULT_WEIGHTS, weights_dir
+from video3d.lift.weights import default_weights_path
 from video3d.pipeline import RunOptions, run_video
 from video3d.train.metrics import mpjpe, p_mpjpe
 
@@ -17,7 +17,7 @@ GT_THRESHOLD_MM = {"ktpformer": 100.0, "ampose": 70.0}  # measured: 85.6 and 56.
 
 
 def shipped(lifter: str):
-    path = weights_dir() / f"{DEFAULT_WEIGHTS[lifter]}.safetensors"
+    path = default_weights_path(lifter)
     if not path.is_file():
         pytest.fail(f"shipped weights missing: {path}")
     return path

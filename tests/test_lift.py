@@ -159,3 +159,21 @@ def test_lift_cli_bad_choice_is_a_usage_error(run_cli, tiny_weights, tmp_path, a
     assert "is not one of" in r.stderr and "Traceback" not in r.stderr
     assert ("'coco'" in r.stderr) if args[0] == "--format" else ("'ampose'" in r.stderr)
     assert not (tmp_path / "o").exists()
+
+
+def test_nearest_valid_index_one_tie_rule():
+    """One helper, one rule (earlier frame on ties), used by the lifter's hold and the BVH exporter."""
+    from video3d.export.bvh import fill_invalid_frames
+    from video3d.nearest import nearest_valid_index
+
+    valid = np.array([False, True, False, False, True, False, False, False, True, False])
+    assert nearest_valid_index(valid).tolist() == [1, 1, 1, 4, 4, 4, 4, 8, 8, 8]
+    with pytest.raises(ValueError):
+        nearest_valid_index(np.zeros(3, bool))
+    kp = np.arange(10, dtype=float)[:, None, None] * np.ones((1, 17, 2))
+    held = hold_missing(kp, valid)
+    assert held[:, 0, 0].tolist() == [1, 1, 1, 4, 4, 4, 4, 8, 8, 8]
+    joints = kp[..., :1].repeat(3, axis=-1)
+    joints[~valid] = np.nan
+    filled, n = fill_invalid_frames(joints)
+    assert n == 7 and filled[:, 0, 0].tolist() == held[:, 0, 0].tolist()

@@ -12,7 +12,7 @@ from video3d.io.video import count_frames, probe
 from video3d.pipeline import RunOptions, run_video
 
 NPZ_KEYS = {"keypoints_2d", "scores_2d", "keypoints_3d_camera", "keypoints_3d_world", "valid", "fps", "image_size",
-            "joint_names", "parents", "detector", "lifter", "weights_sha256"}
+            "joint_names", "parents", "detector", "lifter", "weights_sha256", "interpolated", "gaps", "gap_summary"}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,15 @@ def test_detection_gaps_at_start_middle_and_end(tmp_path, tiny_weights):
     video = write_frames(tmp_path / "gappy.mp4", frames, 25.0)
     res = run_video(video, tmp_path / "out", RunOptions(weights=str(tiny_weights["ktpformer"]), render=True))
     with np.load(res.out_dir / "keypoints.npz") as z:
-        valid, cam = z["valid"], z["keypoints_3d_camera"]
+        valid, cam, interpolated = z["valid"], z["keypoints_3d_camera"], z["interpolated"]
+        gaps, summary = json.loads(str(z["gaps"])), str(z["gap_summary"])
+    assert interpolated.dtype == bool and interpolated.tolist() == [t in (20, 21) for t in range(40)]
+    assert gaps == [{"start": 0, "end": 4, "length": 5, "filled": False},
+                    {"start": 20, "end": 21, "length": 2, "filled": True},
+                    {"start": 36, "end": 39, "length": 4, "filled": False}]
+    assert summary == res.gaps
+    j = json.loads((res.out_dir / "keypoints.json").read_text())
+    assert j["gaps"] == gaps and j["interpolated"] == interpolated.tolist()
     assert len(valid) == 40
     assert not valid[:5].any() and not valid[36:].any()  # leading/trailing gaps: missing
     assert valid[20:22].all()  # short interior gap: interpolated

@@ -197,4 +197,4 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     timings["total"] = time.perf_counter() - t0
     return RunResult(video=video, out_dir=final, num_frames=len(seq), fps=seq.fps, image_size=seq.image_size,
                      num_valid=int(seq.valid.sum()), timings=timings,
-                     files=[final / f.name for f in files], gaps=seq.meta.get("gap_summary", ""))
+                     files=[final / f.name for f in files], gaps=seq.gap_summary)

@@ -11,6 +11,9 @@ import numpy as np
 
 from video3d import skeleton
 
+#: A frame gap: (start, end inclusive, length, filled).
+Gap = tuple[int, int, int, bool]
+
 
 @dataclass
 class PoseSequence:
@@ -27,6 +30,22 @@ class PoseSequence:
         keypoints_3d_world: (T, 17, 3) metres, display/world frame (z up, lowest
             joint on z = 0). None before lifting.
         detector / lifter / weights_sha256: provenance strings.
+
+    Filled by the detection stage (defaults describe a track with no holes):
+        interpolated: (T,) bool, True for frames filled from their neighbours
+            (a subset of ``valid``). None on input -> all False.
+        joint_filled: (T, 17) bool, True for every interpolated joint value
+            (whole filled frames and low-score joints). None on input -> all False.
+        gaps: frame gaps as (start, end inclusive, length, filled), in order
+            (see :func:`video3d.detect.gaps.fill_gaps`).
+        gap_summary: one human line about ``gaps`` ("" when not known).
+        num_detected: frames in which the detector found the person (-1: not known).
+        max_gap: longest hole (frames) that was interpolated.
+        person: the person-selection rule used ('auto', 'largest', 'center' or an (x, y) pixel).
+        rejected_frames: frames whose candidates were all rejected as other people.
+        raw_format: joint layout of ``keypoints_raw`` ("coco", "blazepose", ...).
+        keypoints_raw: (T, K, 2) the detector's own keypoints before conversion; NaN where missing.
+        scores_raw: (T, K) their scores.
     """
 
     keypoints_2d: np.ndarray
@@ -39,7 +58,17 @@ class PoseSequence:
     detector: str = ""
     lifter: str = ""
     weights_sha256: str = ""
-    meta: dict = field(default_factory=dict)
+    interpolated: np.ndarray | None = None
+    joint_filled: np.ndarray | None = None
+    gaps: list[Gap] = field(default_factory=list)
+    gap_summary: str = ""
+    num_detected: int = -1
+    max_gap: int = 0
+    person: str | tuple[float, float] = ""
+    rejected_frames: int = 0
+    raw_format: str = ""
+    keypoints_raw: np.ndarray | None = None
+    scores_raw: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = len(self.keypoints_2d)
@@ -49,6 +78,14 @@ class PoseSequence:
             raise ValueError(f"scores_2d must be (T, 17), got {self.scores_2d.shape}")
         if self.valid.shape != (t,):
             raise ValueError(f"valid must be (T,), got {self.valid.shape}")
+        if self.interpolated is None:
+            self.interpolated = np.zeros(t, dtype=bool)
+        if self.joint_filled is None:
+            self.joint_filled = np.zeros((t, skeleton.NUM_JOINTS), dtype=bool)
+        if self.interpolated.shape != (t,):
+            raise ValueError(f"interpolated must be (T,), got {self.interpolated.shape}")
+        if self.joint_filled.shape != (t, skeleton.NUM_JOINTS):
+            raise ValueError(f"joint_filled must be (T, 17), got {self.joint_filled.shape}")
 
     def __len__(self) -> int:
         return len(self.keypoints_2d)

@@ -130,23 +130,15 @@ class DetectionStage:
             raise NoPersonError(f"no person detected in {t} frames")
         h36m_kp, h36m_sc = kpfmt.to_h36m(raw_kp, np.nan_to_num(raw_sc, nan=0.0), self._format)
         filled = fill_gaps(h36m_kp, h36m_sc, detected, self.max_gap, min_joint_score=self.min_joint_score)
-        meta = {
-            "gaps": filled.gaps,
-            "gap_summary": summarize_gaps(filled.gaps, t),
-            "num_detected": num_detected,
-            "interpolated": filled.interpolated,
-            "joint_filled": filled.joint_filled,
-            "max_gap": self.max_gap,
-            "person": self.tracker.rule,
-            "rejected_frames": self.tracker.rejected,
-            "raw_format": self._format,
-            "keypoints_raw": raw_kp,
-            "scores_raw": raw_sc,
-        }
         return PoseSequence(keypoints_2d=filled.keypoints.astype(np.float32),
                             scores_2d=np.clip(filled.scores, 0.0, 1.0).astype(np.float32),
                             valid=filled.valid, fps=self.fps, image_size=self.image_size,
-                            detector=self.detector.name, meta=meta)
+                            detector=self.detector.name, interpolated=filled.interpolated,
+                            joint_filled=filled.joint_filled, gaps=filled.gaps,
+                            gap_summary=summarize_gaps(filled.gaps, t), num_detected=num_detected,
+                            max_gap=self.max_gap, person=self.tracker.rule,
+                            rejected_frames=self.tracker.rejected, raw_format=self._format,
+                            keypoints_raw=raw_kp, scores_raw=raw_sc)
 
 
 def detect_video(frames: Iterable[np.ndarray], detector: Detector, *, fps: float,
