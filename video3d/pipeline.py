@@ -132,6 +132,7 @@ def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path
     """Second pass: MHFormer-style overlay and the standalone 3D animation."""
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
+    from video3d.render.view3d import frame_counter
 
     comp = OverlayCompositor(frame_size=(info.width, info.height), max_height=options.max_render_height)
     overlay_path, skeleton_path = out_dir / "overlay.mp4", out_dir / "skeleton3d.mp4"
@@ -142,8 +143,10 @@ def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path
         for t, frame in enumerate(iter_frames(video, info)):
             if t >= len(seq):
                 break
-            ov.write(comp.compose(frame, seq.keypoints_2d[t], seq.scores_2d[t], seq.keypoints_3d_world[t]))
-            sk.write(comp.skeleton_frame(seq.keypoints_3d_world[t]))
+            counter = frame_counter(t, seq.fps, len(seq))
+            ov.write(comp.compose(frame, seq.keypoints_2d[t], seq.scores_2d[t], seq.keypoints_3d_world[t],
+                                  counter=counter))
+            sk.write(comp.skeleton_frame(seq.keypoints_3d_world[t], counter=counter))
             progress.advance()
             n += 1
     progress.finish()
