@@ -129,7 +129,7 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
 
 def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path, options: RunOptions,
                   progress: StageProgress) -> list[Path]:
-    """Second pass: MHFormer-style overlay and the standalone 3D animation."""
+    """Second pass: MHFormer-style overlay (with the source's audio track) and the standalone 3D animation."""
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
     from video3d.render.view3d import frame_counter
@@ -138,7 +138,8 @@ def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path
     overlay_path, skeleton_path = out_dir / "overlay.mp4", out_dir / "skeleton3d.mp4"
     progress.start("render", len(seq))
     n = 0
-    with VideoWriter(overlay_path, seq.fps, comp.output_size) as ov, \
+    audio = video if info.has_audio else None  # overlay.mp4 keeps the source's sound
+    with VideoWriter(overlay_path, seq.fps, comp.output_size, audio_from=audio) as ov, \
             VideoWriter(skeleton_path, seq.fps, comp.skeleton_size) as sk:
         for t, frame in enumerate(iter_frames(video, info)):
             if t >= len(seq):
