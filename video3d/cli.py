@@ -173,7 +173,7 @@ def batch(
     input_dir: Annotated[Path, typer.Argument(help="Folder of videos.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per video).")] = Path("outputs"),
     pattern: Annotated[list[str], typer.Option(
-        "--pattern", help="Glob(s) to match (repeatable); default: common video extensions.")] = [],
+        "--pattern", metavar="GLOB", help="Glob(s) to match (repeatable); default: common video extensions.")] = [],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search sub-folders too.")] = False,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (each loads the models once).")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo videos that are already complete.")] = False,
@@ -246,18 +246,22 @@ def lift(
 # ---------------------------------------------------------------- train / eval
 _DEFAULT_BATCH = ", ".join(f"{s.training['batch_size']} ({n})" for n, s in LIFTERS.items())
 _DEFAULT_LR = ", ".join(f"{s.training['lr']:g} ({n})" for n, s in LIFTERS.items())
+_PRESETS_HELP = "; ".join(f"{', '.join(s.presets)} ({n})" for n, s in LIFTERS.items())
+_DEFAULT_PRESET = ", ".join(f"{s.training['preset']} ({n})" for n, s in LIFTERS.items())
 
 
 @app.command()
 def train(
     arch: Annotated[LifterName, typer.Option(help="Lifter architecture to train.")] = LifterName[DEFAULT_LIFTER],
     preset: Annotated[Optional[PresetName], typer.Option(
-        help="Model preset (docs/models.md); default: small.", show_default=False)] = None,
+        metavar="PRESET", show_default=False,
+        help=f"Model preset (docs/models.md): {_PRESETS_HELP}; default: {_DEFAULT_PRESET}.")] = None,
     mocap: Annotated[Optional[Path], typer.Option(
-        help="Mocap folder (BVH / ASF+AMC); default $VIDEO3D_MOCAP or ../shared/data/mocap.")] = None,
+        help="Mocap folder (BVH / ASF+AMC); default: $VIDEO3D_MOCAP, else the shared data folder.")] = None,
     h36m_3d: Annotated[Optional[Path], typer.Option(
         help="data_3d_h36m.npz (VideoPose3D layout): train on Human3.6M instead.")] = None,
-    h36m_2d: Annotated[Optional[Path], typer.Option(help="data_2d_h36m_{gt,cpn_ft_h36m_dbb}.npz.")] = None,
+    h36m_2d: Annotated[Optional[Path], typer.Option(
+        help="Human3.6M 2D keypoints, VideoPose3D's data_2d_h36m_*.npz (gt or CPN).")] = None,
     h36m_cameras: Annotated[Optional[Path], typer.Option(
         help="Optional camera JSON for Human3.6M (else recovered by DLT).")] = None,
     val_subjects: Annotated[str, typer.Option(help="Mocap subjects held out for validation.")] = "7,11,131",
@@ -270,7 +274,7 @@ def train(
     device: Device = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 mixed precision on CUDA.")] = True,
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Run folder: checkpoint.pt and <name>.safetensors/.json.")] = Path("runs/train"),
+        "--out", "-o", help="Run folder: checkpoint.pt and the weights (NAME.safetensors + .json).")] = Path("runs/train"),
     name: Annotated[Optional[str], typer.Option(help="Weights name (default: <arch>-<preset>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
     val_cameras: Annotated[int, typer.Option(help="Random unseen cameras per validation clip.")] = 2,
@@ -295,7 +299,7 @@ def evaluate_cmd(
     weights: Weights = None,
     lifter: LifterOpt = None,
     mocap: Annotated[Optional[Path], typer.Option(
-        help="Mocap folder (default $VIDEO3D_MOCAP or ../shared/data/mocap).")] = None,
+        help="Mocap folder; default: $VIDEO3D_MOCAP, else the shared data folder.")] = None,
     val_subjects: Annotated[str, typer.Option(help="Subjects to evaluate on.")] = "7,11,131",
     h36m_3d: Annotated[Optional[Path], typer.Option(help="Evaluate on Human3.6M S9/S11 instead.")] = None,
     h36m_2d: Annotated[Optional[Path], typer.Option(help="Human3.6M 2D keypoints (.npz).")] = None,
