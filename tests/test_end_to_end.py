@@ -11,6 +11,9 @@ from video3d.lift.weights import default_weights_path
 from video3d.pipeline import RunOptions, run_video
 from video3d.train.metrics import mpjpe, p_mpjpe
 
+#: Whole pipeline with the shipped weights on rendered and real clips (minutes on 2 cores).
+pytestmark = pytest.mark.slow
+
 #: P-MPJPE (mm) the shipped lifters must reach on the rendered mannequin
 #: (measured values are in the README; thresholds leave a margin).
 GT_THRESHOLD_MM = {"ktpformer": 100.0, "ampose": 70.0}  # measured: 85.6 and 56.1

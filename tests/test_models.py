@@ -144,6 +144,7 @@ def test_joint_group_graph_conv_matches_dense_formula():
 
 
 # --------------------------------------------------------------------------- KTPFormer
+@pytest.mark.slow
 def test_ktpformer_paper_param_count():
     with META:
         model = build_model("ktpformer", "paper")

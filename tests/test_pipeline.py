@@ -26,6 +26,7 @@ def result(clip, tiny_weights, tmp_path_factory):
     return run_video(clip[0], out, RunOptions(weights=str(tiny_weights["ktpformer"]), export_bvh=True))
 
 
+@pytest.mark.slow
 def test_output_files_and_keys(result):
     d = result.out_dir
     assert sorted(p.name for p in d.iterdir()) == sorted(
@@ -49,6 +50,7 @@ def test_output_files_and_keys(result):
     assert len(rows) == 1 + 30 * 17 and rows[0].startswith("frame,time_s,joint_index,joint")
 
 
+@pytest.mark.slow
 def test_rendered_videos_match_source(result, clip):
     src = probe(clip[0])
     for name in ("overlay.mp4", "skeleton3d.mp4"):
@@ -60,6 +62,7 @@ def test_rendered_videos_match_source(result, clip):
     assert overlay.width % 2 == 0 and overlay.height % 2 == 0
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_nothing_and_keeps_previous_output(clip, tiny_weights, tmp_path, monkeypatch):
     import video3d.pipeline as pipeline
 
@@ -76,6 +79,7 @@ def test_failed_run_leaves_nothing_and_keeps_previous_output(clip, tiny_weights,
     assert (tmp_path / "walker" / "keypoints.npz").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_detection_gaps_at_start_middle_and_end(tmp_path, tiny_weights):
     path, truth = person_clip(tmp_path / "src.mp4", frames=40, fps=25.0)
     from video3d.io.video import iter_frames

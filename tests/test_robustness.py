@@ -135,6 +135,7 @@ def test_bad_options(tmp_path, capsys, tiny_weights, person_video):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_traceback_and_default_does_not(tmp_path):
     cmd = [sys.executable, "-m", "video3d.cli"]
     r = subprocess.run([*cmd, "run", str(tmp_path / "absent.mp4")], capture_output=True, text=True, timeout=120)
