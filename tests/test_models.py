@@ -155,6 +155,7 @@ def test_ktpformer_paper_param_count():
     assert len(model.state_dict()) == 229
 
 
+@pytest.mark.slow
 def test_ktpformer_paper_macs_on_meta():
     with META:
         model = KTPFormer()
