@@ -18,7 +18,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 def make_tiny_weights(folder: Path, arch: str, preset: str = "tiny", **overrides) -> Path:
     """Random-weight lifter saved exactly like shipped weights (safetensors + card)."""
     from video3d.lift.weights import save_weights
-    from video3d.models.presets import build_model, model_config
+    from video3d.models.registry import build_model, model_config
 
     torch.manual_seed(0)
     model = build_model(arch, preset, **overrides)

@@ -16,6 +16,9 @@ from tests.videos import blank_video, person_clip
 from video3d.batch import MANIFEST
 from video3d.cli import main
 
+#: Whole batches of generated videos in worker processes, with interruptions.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[Path]:

@@ -154,6 +154,7 @@ def test_ground_truth_clip_writes_a_playable_mp4(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+@pytest.mark.slow
 def test_blazepose_detects_the_mannequin(walk_scene):
     """Measured on this clip: 100 % detected, median error 5.3 px = 1.6 % of the landmark box height."""
     m, cam = walk_scene

@@ -177,12 +177,12 @@ def test_stage_converts_with_to_h36m_and_survives_empty_first_frames(fmt: str) -
         via_coco = kpfmt.coco_to_h36m(*kpfmt.blazepose_to_coco(raw_kp, raw_sc))[0]
         np.testing.assert_allclose(seq.keypoints_2d[3:], via_coco, atol=1e-5)
     k = kpfmt.NUM_JOINTS_BY_FORMAT[fmt]
-    assert seq.meta["keypoints_raw"].shape == (12, k, 2) and seq.meta["scores_raw"].shape == (12, k)
-    assert np.isnan(seq.meta["keypoints_raw"][:3]).all() and np.isnan(seq.meta["scores_raw"][:3]).all()
-    np.testing.assert_array_equal(seq.meta["keypoints_raw"][3:], raw_kp)
-    assert seq.meta["raw_format"] == fmt and seq.meta["num_detected"] == 9
-    assert "world_h36m" not in seq.meta  # the fake detector gives no 3D
-    assert seq.meta["gaps"] == [(0, 2, 3, False)]
+    assert seq.keypoints_raw.shape == (12, k, 2) and seq.scores_raw.shape == (12, k)
+    assert np.isnan(seq.keypoints_raw[:3]).all() and np.isnan(seq.scores_raw[:3]).all()
+    np.testing.assert_array_equal(seq.keypoints_raw[3:], raw_kp)
+    assert seq.raw_format == fmt and seq.num_detected == 9
+    assert seq.detector_3d is None  # the fake detector gives no 3D
+    assert seq.gaps == [(0, 2, 3, False)]
     assert seq.detector == "fake" and seq.fps == 30.0 and seq.image_size == (64, 48)
 
 
@@ -194,9 +194,9 @@ def test_stage_fills_short_gap_and_passes_hints() -> None:
     outputs = [stage.push(f) for f in frames(10)]
     seq = stage.finish()
     assert outputs[4] is None and outputs[6] is not None
-    assert seq.valid.all() and seq.meta["interpolated"].tolist() == [t in (4, 5) for t in range(10)]
-    assert seq.meta["gaps"] == [(4, 5, 2, True)] and seq.meta["max_gap"] == 5
-    assert seq.meta["gap_summary"] == "1 gap: 1 filled (2 frames)"
+    assert seq.valid.all() and seq.interpolated.tolist() == [t in (4, 5) for t in range(10)]
+    assert seq.gaps == [(4, 5, 2, True)] and seq.max_gap == 5
+    assert seq.gap_summary == "1 gap: 1 filled (2 frames)"
     pelvis_x = seq.keypoints_2d[:, 0, 0]
     np.testing.assert_allclose(np.diff(pelvis_x), 1.0, atol=1e-4)  # linear through the gap
     assert fake.hints[0] is None and all(h is not None for h in fake.hints[1:])
@@ -225,7 +225,7 @@ def test_stage_scans_until_chosen_then_tracks() -> None:
     assert isinstance(scanner, ScanningDetector)
     seq = detect_video(frames(6), scanner, fps=25.0, image_size=(64, 48), person="largest")
     assert scanner.scans == 1 and len(scanner.hints) == 5
-    np.testing.assert_array_equal(seq.meta["keypoints_raw"], np.stack([large.keypoints] * 6))
+    np.testing.assert_array_equal(seq.keypoints_raw, np.stack([large.keypoints] * 6))
     auto = FakeScanner([[small]] * 3, everyone=[small, large])
     detect_video(frames(3), auto, fps=25.0, image_size=(64, 48), person="auto")
     assert auto.scans == 0
@@ -318,10 +318,9 @@ def test_blazepose_stage_on_real_clip() -> None:
         seq = detect_video(clip, detector, fps=meta["fps"], image_size=(width, height), person="1030,720")
     reader.close()
     assert len(seq) == 6 and seq.valid.all() and seq.detector == "blazepose"
-    assert seq.meta["raw_format"] == "blazepose" and seq.meta["keypoints_raw"].shape == (6, 33, 2)
-    world = seq.meta["world_h36m"]
+    assert seq.raw_format == "blazepose" and seq.keypoints_raw.shape == (6, 33, 2)
+    world = seq.detector_3d
     assert world.shape == (6, 17, 3) and np.isfinite(world).all()
-    np.testing.assert_allclose(world, kpfmt.to_h36m(seq.meta["world_raw"], None, "blazepose")[0], atol=1e-6)
     assert np.abs(world[:, 0]).max() < 0.02  # H36M pelvis = MediaPipe's hip centre
     pelvis = seq.keypoints_2d[:, 0]
     assert np.linalg.norm(pelvis.mean(axis=0) - [1030, 700]) < 150  # the woman, as asked

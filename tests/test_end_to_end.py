@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 
 from tests.videos import person_clip
-from video3d.lift.weights import DEFAULT_WEIGHTS, weights_dir
+from video3d.lift.weights import default_weights_path
 from video3d.pipeline import RunOptions, run_video
 from video3d.train.metrics import mpjpe, p_mpjpe
+
+#: Whole pipeline with the shipped weights on rendered and real clips (minutes on 2 cores).
+pytestmark = pytest.mark.slow
 
 #: P-MPJPE (mm) the shipped lifters must reach on the rendered mannequin
 #: (measured values are in the README; thresholds leave a margin).
@@ -17,7 +20,7 @@ GT_THRESHOLD_MM = {"ktpformer": 100.0, "ampose": 70.0}  # measured: 85.6 and 56.
 
 
 def shipped(lifter: str):
-    path = weights_dir() / f"{DEFAULT_WEIGHTS[lifter]}.safetensors"
+    path = default_weights_path(lifter)
     if not path.is_file():
         pytest.fail(f"shipped weights missing: {path}")
     return path

@@ -116,7 +116,6 @@ def test_lift_cli_folder_and_ampose(run_cli, tiny_weights, tmp_path):
     ("missing_key", "missing key 'image_size'"),
     ("wrong_shape", "must have shape (T, 17, 2)"),
     ("nan", "NaN"),
-    ("unknown_format", "unknown --format"),
     ("not_npz", "not a readable .npz"),
     ("missing_file", "input not found"),
     ("bad_scores", "'scores' must have shape"),
@@ -133,9 +132,6 @@ def test_lift_cli_errors_are_one_line_and_write_nothing(run_cli, tiny_weights, t
         kp = np.zeros((5, 17, 2))
         kp[3, 2] = np.nan
         np.savez(path, keypoints=kp, image_size=[640, 480])
-    elif case == "unknown_format":
-        make_input(path)
-        args += ["--format", "openpose"]
     elif case == "not_npz":
         path.write_text("hello")
     elif case == "missing_file":
@@ -151,3 +147,33 @@ def test_lift_cli_errors_are_one_line_and_write_nothing(run_cli, tiny_weights, t
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("args", [["--format", "openpose"], ["--lifter", "nope"]])
+def test_lift_cli_bad_choice_is_a_usage_error(run_cli, tiny_weights, tmp_path, args):
+    """A value outside the choices (--format, --lifter) is a usage error: exit 2, the choices named."""
+    path = tmp_path / "in.npz"
+    make_input(path)
+    r = run_cli("lift", path, "--weights", tiny_weights["ktpformer"], *args, "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert "is not one of" in r.stderr and "Traceback" not in r.stderr
+    assert ("'coco'" in r.stderr) if args[0] == "--format" else ("'ampose'" in r.stderr)
+    assert not (tmp_path / "o").exists()
+
+
+def test_nearest_valid_index_one_tie_rule():
+    """One helper, one rule (earlier frame on ties), used by the lifter's hold and the BVH exporter."""
+    from video3d.export.bvh import fill_invalid_frames
+    from video3d.nearest import nearest_valid_index
+
+    valid = np.array([False, True, False, False, True, False, False, False, True, False])
+    assert nearest_valid_index(valid).tolist() == [1, 1, 1, 4, 4, 4, 4, 8, 8, 8]
+    with pytest.raises(ValueError):
+        nearest_valid_index(np.zeros(3, bool))
+    kp = np.arange(10, dtype=float)[:, None, None] * np.ones((1, 17, 2))
+    held = hold_missing(kp, valid)
+    assert held[:, 0, 0].tolist() == [1, 1, 1, 4, 4, 4, 4, 8, 8, 8]
+    joints = kp[..., :1].repeat(3, axis=-1)
+    joints[~valid] = np.nan
+    filled, n = fill_invalid_frames(joints)
+    assert n == 7 and filled[:, 0, 0].tolist() == held[:, 0, 0].tolist()

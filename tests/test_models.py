@@ -27,7 +27,7 @@ from video3d.models.official import (
     map_official_key,
     official_key_names_and_shapes,
 )
-from video3d.models.presets import PRESETS, build_model, model_config
+from video3d.models.registry import LIFTERS, build_model, model_config
 from video3d.models.profile import count_macs, count_parameters, measure_fps
 
 META = torch.device("meta")
@@ -144,6 +144,7 @@ def test_joint_group_graph_conv_matches_dense_formula():
 
 
 # --------------------------------------------------------------------------- KTPFormer
+@pytest.mark.slow
 def test_ktpformer_paper_param_count():
     with META:
         model = build_model("ktpformer", "paper")
@@ -154,6 +155,7 @@ def test_ktpformer_paper_param_count():
     assert len(model.state_dict()) == 229
 
 
+@pytest.mark.slow
 def test_ktpformer_paper_macs_on_meta():
     with META:
         model = KTPFormer()
@@ -161,7 +163,7 @@ def test_ktpformer_paper_macs_on_meta():
     assert 150e9 < macs < 156e9  # paper: ~152 G per 243-frame window
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS["ktpformer"]))
+@pytest.mark.parametrize("preset", sorted(LIFTERS["ktpformer"].presets))
 def test_ktpformer_preset_shapes(preset):
     cfg = model_config("ktpformer", preset)
     with META:  # full window length, no compute
@@ -219,7 +221,7 @@ def test_ampose_param_counts():
     assert 0.5e6 < n_small < 1.5e6
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS["ampose"]))
+@pytest.mark.parametrize("preset", sorted(LIFTERS["ampose"].presets))
 def test_ampose_preset_shapes(preset):
     with META:
         model = build_model("ampose", preset)
@@ -245,7 +247,7 @@ def test_ampose_backward_uses_all_parameters():
 def test_presets_factory_and_errors():
     cfg = model_config("ktpformer", "small", depth=2)
     assert cfg["depth"] == 2
-    assert PRESETS["ktpformer"]["small"]["depth"] == 4  # data untouched by overrides
+    assert LIFTERS["ktpformer"].presets["small"]["depth"] == 4  # data untouched by overrides
     assert model_config("KTPFormer", "Paper")["embed_dim"] == 512
     with pytest.raises(UserError, match="unknown lifter"):
         build_model("nope", "paper")

@@ -135,8 +135,8 @@ def test_crossing_mannequins_zero_identity_switches(crossing):
         for t in np.nonzero(s.valid)[0]:
             p = int(np.argmin(d[:, t]))
             if d[p, t] < 0.25:
-                assert owner[p, t] in (-1, s.meta["track_id"])
-                owner[p, t] = s.meta["track_id"]
+                assert owner[p, t] in (-1, s.track_id)
+                owner[p, t] = s.track_id
     switches = sum(int(np.count_nonzero(np.diff(o[o >= 0]))) for o in owner)
     ids = [set(o[o >= 0].tolist()) for o in owner]
     assert switches == 0, owner

@@ -12,7 +12,8 @@ from video3d.io.video import count_frames, probe
 from video3d.pipeline import RunOptions, run_video
 
 NPZ_KEYS = {"keypoints_2d", "scores_2d", "keypoints_3d_camera", "keypoints_3d_world", "valid", "fps", "image_size",
-            "joint_names", "parents", "detector", "lifter", "weights_sha256", "root_translation"}
+            "joint_names", "parents", "detector", "lifter", "weights_sha256", "interpolated", "gaps", "gap_summary",
+            "root_translation"}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def result(clip, tiny_weights, tmp_path_factory):
     return run_video(clip[0], out, RunOptions(weights=str(tiny_weights["ktpformer"]), export_bvh=True))
 
 
+@pytest.mark.slow
 def test_output_files_and_keys(result):
     d = result.out_dir
     assert sorted(p.name for p in d.iterdir()) == sorted(
@@ -51,6 +53,7 @@ def test_output_files_and_keys(result):
     assert len(rows) == 1 + 30 * 17 and rows[0].startswith("frame,time_s,joint_index,joint")
 
 
+@pytest.mark.slow
 def test_rendered_videos_match_source(result, clip):
     src = probe(clip[0])
     for name in ("overlay.mp4", "skeleton3d.mp4"):
@@ -62,6 +65,7 @@ def test_rendered_videos_match_source(result, clip):
     assert overlay.width % 2 == 0 and overlay.height % 2 == 0
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_nothing_and_keeps_previous_output(clip, tiny_weights, tmp_path, monkeypatch):
     import video3d.pipeline as pipeline
 
@@ -78,6 +82,7 @@ def test_failed_run_leaves_nothing_and_keeps_previous_output(clip, tiny_weights,
     assert (tmp_path / "walker" / "keypoints.npz").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_detection_gaps_at_start_middle_and_end(tmp_path, tiny_weights):
     path, truth = person_clip(tmp_path / "src.mp4", frames=40, fps=25.0)
     from video3d.io.video import iter_frames
@@ -90,7 +95,15 @@ def test_detection_gaps_at_start_middle_and_end(tmp_path, tiny_weights):
     video = write_frames(tmp_path / "gappy.mp4", frames, 25.0)
     res = run_video(video, tmp_path / "out", RunOptions(weights=str(tiny_weights["ktpformer"]), render=True))
     with np.load(res.out_dir / "keypoints.npz") as z:
-        valid, cam = z["valid"], z["keypoints_3d_camera"]
+        valid, cam, interpolated = z["valid"], z["keypoints_3d_camera"], z["interpolated"]
+        gaps, summary = json.loads(str(z["gaps"])), str(z["gap_summary"])
+    assert interpolated.dtype == bool and interpolated.tolist() == [t in (20, 21) for t in range(40)]
+    assert gaps == [{"start": 0, "end": 4, "length": 5, "filled": False},
+                    {"start": 20, "end": 21, "length": 2, "filled": True},
+                    {"start": 36, "end": 39, "length": 4, "filled": False}]
+    assert summary == res.gaps
+    j = json.loads((res.out_dir / "keypoints.json").read_text())
+    assert j["gaps"] == gaps and j["interpolated"] == interpolated.tolist()
     assert len(valid) == 40
     assert not valid[:5].any() and not valid[36:].any()  # leading/trailing gaps: missing
     assert valid[20:22].all()  # short interior gap: interpolated

@@ -49,8 +49,8 @@ def test_bone_colors():
         assert by_child2[j] == colors.RED and by_child3[j] == colors.RED
     for j in skeleton.LEFT_JOINTS:
         assert by_child2[j] == colors.BLUE and by_child3[j] == colors.BLUE
-    for j in (7, 8, 9, 10):  # spine and head: blue in 2D, red in 3D (MHFormer)
-        assert by_child2[j] == colors.BLUE and by_child3[j] == colors.RED
+    for j in (7, 8, 9, 10):  # spine and head: the same colour in both panels, neither side's
+        assert by_child2[j] == by_child3[j] == colors.CENTRE_PURPLE
 
 
 def test_sizes_scale_with_image_height():
@@ -67,7 +67,7 @@ def test_skeleton_annotator_draws_sides_and_joints():
     assert near(img[mid(kp, 15, 16)], colors.RED)    # right forearm
     assert near(img[mid(kp, 2, 3)], colors.RED)      # right shin
     assert near(img[mid(kp, 12, 13)], colors.BLUE)   # left forearm
-    assert near(img[mid(kp, 7, 8)], colors.BLUE)     # spine
+    assert near(img[mid(kp, 7, 8)], colors.CENTRE_PURPLE)  # spine
     x, y = kp[16]
     assert near(img[int(y), int(x)], colors.GREEN)   # joint dot on top
     assert img[5, 5].max() == 0
@@ -124,12 +124,51 @@ def test_view3d_draws_a_known_pose():
     px = view.project_pose(POSE_WORLD)
     assert near(img[mid(px, 15, 16)], colors.RED)   # right forearm
     assert near(img[mid(px, 5, 6)], colors.BLUE)    # left shin
-    assert near(img[mid(px, 7, 8)], colors.RED)     # spine is red in 3D
+    assert near(img[mid(px, 7, 8)], colors.CENTRE_PURPLE)  # spine: as in 2D
     assert (img[3, 3] == 255).all()                 # white background outside the box
     greys = (img[..., 0] == img[..., 1]) & (img[..., 1] == img[..., 2]) & (img[..., 0] < 250)
     assert greys.mean() > 0.01                      # grid lines and pane edges
     # Standing on the floor: the feet project below the pelvis, the head above it.
     assert px[3, 1] > px[0, 1] > px[10, 1]
+
+
+def test_view3d_is_not_a_mirror_image_of_the_input():
+    """A person facing the camera has their right wrist on the image's left: so must the 3D panel."""
+    from video3d.lift.world import camera_to_display_world
+
+    kp = keypoints_2d(640, 480)
+    assert kp[16, 0] < 320 < kp[13, 0]  # right wrist left in the picture, left wrist right
+    # the same pose in the camera frame (x right, y down, z forward), then as the pipeline displays it
+    camera = np.stack([POSE_WORLD[:, 0], -POSE_WORLD[:, 2], POSE_WORLD[:, 1]], axis=1)
+    world = camera_to_display_world((camera - camera[:1])[None])[0]
+    view = SkeletonView3D(size=(360, 360))
+    px = view.project_pose(world)
+    assert px[16, 0] < 180 < px[13, 0]
+    assert px[15, 0] < px[0, 0] < px[12, 0]  # right elbow, pelvis, left elbow: left to right
+    img = view.render(world)
+    assert near(img[mid(px, 15, 16)], colors.RED) and mid(px, 15, 16)[1] < 180
+
+
+def test_view3d_legend_scale_and_counter():
+    from video3d.render.view3d import frame_counter
+
+    view = SkeletonView3D(size=(360, 360))
+    bg = view.background
+    top_left, bottom_left = bg[:90, :60], bg[-40:, :120]
+    assert (np.abs(top_left.astype(int) - colors.BLUE).max(axis=2) < 40).sum() > 10  # "L" swatch
+    assert (np.abs(top_left.astype(int) - colors.RED).max(axis=2) < 40).sum() > 10   # "R" swatch
+    assert (bottom_left.max(axis=2) < 60).sum() > 30                                  # scale bar + "0.5 m"
+    # 0.5 m on the floor is 2.5 grid cells of 0.2 m: compare with the projected grid spacing
+    c = np.array([view.radius, view.radius, 0.0])
+    grid = view._to_pixels(view._project(np.stack([c, c + [0.2, 0, 0]]))[0])
+    assert view.scale_bar_pixels(0.5) == pytest.approx(2.5 * np.linalg.norm(grid[1] - grid[0]), rel=0.02)
+    assert frame_counter(12, 25.0, 300) == "frame 12/300  0.48 s"
+    plain, counted = view.render(POSE_WORLD), view.render(POSE_WORLD, counter="frame 12/300  0.48 s")
+    diff = np.abs(plain.astype(int) - counted).max(axis=2) > 0
+    rows, cols = np.nonzero(diff)
+    assert rows.size and rows.min() > 300 and cols.min() > 180  # bottom right only
+    bare = SkeletonView3D(size=(360, 360), legend=False).background[:90, :60]
+    assert not (np.abs(bare.astype(int) - colors.BLUE).max(axis=2) < 40).any()
 
 
 def test_view3d_draws_nearer_bones_on_top():
@@ -163,7 +202,7 @@ def test_view3d_without_a_pose_draws_empty_axes():
         changed = np.abs(img.astype(int) - view.background_with("Reconstruction")).max(axis=2) > 0
         rows = np.flatnonzero(changed.any(axis=1))
         assert rows.size and 120 < rows.mean() < 190  # only the "no detection" text mid-panel
-        assert not (img[..., 0] > 200)[img[..., 1] < 100].any()  # nothing red
+        assert not ((img[..., 0] > 200) & (img[..., 1] < 100))[changed].any()  # no bone drawn
 
 
 def test_view3d_renders_into_a_view_and_is_fast():

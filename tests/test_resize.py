@@ -1,7 +1,8 @@
 """Progressive window length: resizing a KTPFormer's temporal tensors."""
+import pytest
 import torch
 
-from video3d.models.presets import build_model
+from video3d.models.registry import build_model
 from video3d.models.resize import resize_ktpformer_state
 
 
@@ -30,6 +31,7 @@ def test_same_length_is_identity():
             torch.testing.assert_close(state[k], v)
 
 
+@pytest.mark.slow
 def test_train_init_from_shorter_window(tmp_path, tiny_weights, mocap_root):
     """`video3d train --frames 27 --init <81-frame... here 27-frame test weights>` starts from them."""
     from video3d.cli import main

@@ -1,7 +1,12 @@
 """`video3d train` and `video3d eval` on the shared mocap (skipped when it is absent)."""
 import json
 
+import pytest
+
 from video3d.cli import main
+
+#: Trains and evaluates on the mocap data.
+pytestmark = pytest.mark.slow
 
 
 def test_train_a_few_steps_then_eval(tmp_path, mocap_root, capsys):

@@ -5,15 +5,19 @@ code 1; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
+from video3d.detect.mmpose import POSE_PRESETS
 from video3d.errors import UserError
+from video3d.keypoints import FORMATS
+from video3d.models.registry import DEFAULT_LIFTER, LIFTERS, preset_names
 from video3d.progress import console, setup_logging, stage_progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -40,33 +44,102 @@ def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks f
     setup_logging(verbose=verbose or debug, quiet=quiet)
 
 
+# ---------------------------------------------------------------- choices
+def _choices(name: str, values) -> type[enum.Enum]:
+    """A str Enum whose values are ``values``: typer validates it and lists the choices in --help."""
+    return enum.Enum(name, {v: v for v in values}, type=str)
+
+
+def _value(x):
+    """An Enum choice (or a list of them) -> its plain string value(s); anything else unchanged."""
+    if isinstance(x, list):
+        return [_value(v) for v in x]
+    return x.value if isinstance(x, enum.Enum) else x
+
+
+#: ``video3d.filters.SMOOTHING_METHODS`` (not imported here: scipy makes --help slow; a test checks they agree).
+SMOOTHING_CHOICES = ("none", "oneeuro", "savgol", "butterworth")
+
+LifterName = _choices("LifterName", LIFTERS)
+PresetName = _choices("PresetName", preset_names())
+DetectorName = _choices("DetectorName", ("blazepose", "mmpose"))
+Smoothing = _choices("Smoothing", SMOOTHING_CHOICES)
+ExportFormat = _choices("ExportFormat", ("bvh",))
+MMPosePreset = _choices("MMPosePreset", POSE_PRESETS)
+KeypointFormat = _choices("KeypointFormat", FORMATS)
+EvalInputs = _choices("EvalInputs", ("gt", "noisy", "both"))
+BonesMode = _choices("BonesMode", ("consistent", "raw"))
+
+_LIFTER_HELP = (f"2D->3D lifter ({'; '.join(spec.summary for spec in LIFTERS.values())}). "
+                f"Default: the one in the --weights card, else {DEFAULT_LIFTER}. Given with --weights, "
+                "the two must agree.")
+
+# ---------------------------------------------------------------- options shared by run, batch, lift, eval
+OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder; results go to OUT/<video stem>/.")]
+LifterOpt = Annotated[Optional[LifterName], typer.Option(help=_LIFTER_HELP, show_default=False)]
+Weights = Annotated[Optional[str], typer.Option(
+    help="Lifter weights: a .safetensors file with its .json card beside it, or the name of shipped weights. "
+         "Default: the shipped weights of --lifter.")]
+Detector = Annotated[DetectorName, typer.Option(help="2D backend: blazepose (offline) or mmpose (optional extra).")]
+Person = Annotated[str, typer.Option(
+    help="Which person: auto (most prominent, tracked), largest, center, an 'x,y' pixel, "
+         "or all (everyone, with identities: people.npz).")]
+Fov = Annotated[float, typer.Option(
+    help="Camera field of view across the long image side, degrees (root trajectory).")]
+Viewer = Annotated[bool, typer.Option("--viewer/--no-viewer", help="Write viewer.html (interactive 3D page).")]
+BonesOpt = Annotated[BonesMode, typer.Option(
+    metavar="MODE", help="consistent: one length per bone for the clip (docs/realvideo.md); raw: as lifted.")]
+Fuse = Annotated[bool, typer.Option(
+    "--fuse/--no-fuse", help="Average the lifted 3D with the detector's own 3D (BlazePose world landmarks) "
+                             "aligned onto it, when the detector gives one (docs/realvideo.md).")]
+Device = Annotated[str, typer.Option(help="auto (CUDA if present), cpu, cuda or cuda:N.")]
+Render = Annotated[bool, typer.Option("--render/--no-render", help="Write overlay.mp4 and skeleton3d.mp4.")]
+Flip = Annotated[bool, typer.Option("--flip/--no-flip", help="Test-time flip averaging.")]
+Smooth2D = Annotated[Smoothing, typer.Option(
+    metavar="METHOD", help=f"Smooth the 2D keypoints before lifting: {', '.join(SMOOTHING_CHOICES)}.")]
+Smooth3D = Annotated[Smoothing, typer.Option(
+    metavar="METHOD", help=f"Smooth the 3D keypoints after lifting: {', '.join(SMOOTHING_CHOICES)}.")]
+MaxGap = Annotated[float, typer.Option(help="Interpolate detection gaps up to this many seconds.")]
+Export = Annotated[list[ExportFormat], typer.Option(
+    "--export", metavar="FORMAT", help=f"Extra exports (repeatable): {', '.join(e.value for e in ExportFormat)}.")]
+MMPosePresetOpt = Annotated[MMPosePreset, typer.Option(
+    "--mmpose-preset", metavar="PRESET", help=f"MMPose 2D model: {', '.join(POSE_PRESETS)}.")]
+PoseConfig = Annotated[Optional[str], typer.Option(help="MMPose pose config file (overrides the preset).")]
+PoseCheckpoint = Annotated[Optional[str], typer.Option(help="MMPose pose checkpoint file.")]
+DetConfig = Annotated[Optional[str], typer.Option(help="MMDetection person detector config file.")]
+DetCheckpoint = Annotated[Optional[str], typer.Option(help="MMDetection person detector checkpoint file.")]
+
+
 # ---------------------------------------------------------------- run
 @app.command()
 def run(
-    video: Path = typer.Argument(..., help="Input video file."),
-    out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder; results go to OUT/<video stem>/."),
-    lifter: str = typer.Option("ktpformer", help="2D->3D lifter: ktpformer (243-frame windows) or ampose (single frame)."),
-    weights: Optional[str] = typer.Option(None, help="Lifter weights (.safetensors with its .json card); default: shipped."),
-    detector: str = typer.Option("blazepose", help="2D backend: blazepose (default, offline) or mmpose (optional extra)."),
-    person: str = typer.Option("auto", help="Which person: auto (most prominent, tracked), largest, center, 'x,y' pixel, "
-                                            "or all (everyone, with identities: people.npz)."),
-    fov: float = typer.Option(60.0, help="Camera field of view across the long image side, degrees (root trajectory)."),
-    device: str = typer.Option("auto", help="auto (CUDA if present), cpu, cuda, cuda:N."),
-    render: bool = typer.Option(True, "--render/--no-render", help="Write overlay.mp4 and skeleton3d.mp4."),
-    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (interactive 3D page)."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Test-time flip averaging."),
-    smooth_2d: str = typer.Option("none", help="Smooth 2D before lifting: none|oneeuro|savgol|butterworth."),
-    smooth_3d: str = typer.Option("none", help="Smooth 3D after lifting: none|oneeuro|savgol|butterworth."),
-    bones: str = typer.Option("consistent", help="consistent: one length per bone for the clip (docs/realvideo.md); raw."),
-    max_gap: float = typer.Option(0.5, help="Interpolate detection gaps up to this many seconds."),
-    export: list[str] = typer.Option([], "--export", help="Extra exports: bvh."),
-    mmpose_preset: str = typer.Option("hrnet-w32", help="MMPose preset (hrnet-w32, hrnet-w48, rtmpose-m, ...)."),
-    pose_config: Optional[str] = typer.Option(None, help="MMPose pose config file."),
-    pose_checkpoint: Optional[str] = typer.Option(None, help="MMPose pose checkpoint file."),
-    det_config: Optional[str] = typer.Option(None, help="MMDetection person detector config file."),
-    det_checkpoint: Optional[str] = typer.Option(None, help="MMDetection person detector checkpoint file."),
+    video: Annotated[Path, typer.Argument(help="Input video file.")],
+    out: OutDir = Path("outputs"),
+    lifter: LifterOpt = None,
+    weights: Weights = None,
+    detector: Detector = DetectorName.blazepose,
+    person: Person = "auto",
+    fov: Fov = 60.0,
+    device: Device = "auto",
+    render: Render = True,
+    viewer: Viewer = True,
+    flip: Flip = True,
+    smooth_2d: Smooth2D = Smoothing.none,
+    smooth_3d: Smooth3D = Smoothing.none,
+    bones: BonesOpt = BonesMode.consistent,
+    fuse: Fuse = True,
+    max_gap: MaxGap = 0.5,
+    export: Export = [],
+    mmpose_preset: MMPosePresetOpt = MMPosePreset["hrnet-w32"],
+    pose_config: PoseConfig = None,
+    pose_checkpoint: PoseCheckpoint = None,
+    det_config: DetConfig = None,
+    det_checkpoint: DetCheckpoint = None,
 ) -> None:
     """Video in: 2D + 3D keypoints, overlay and 3D animation videos, data files out.
+
+    Prints the result folder on stdout (progress and logs go to stderr), so
+    out=$(video3d run clip.mp4) captures it.
 
     Example: video3d run demo_videos/demo_walk.mp4 --out outputs
     """
@@ -76,29 +149,21 @@ def run(
     with stage_progress() as progress:
         result = run_video(video, out, options, progress)
     _print_summary(result)
+    typer.echo(str(result.out_dir))  # stdout: the one thing a script wants
 
 
 def _run_options(**kw):
-    from video3d.filters import SMOOTHING_METHODS
     from video3d.pipeline import RunOptions
 
-    for key in ("smooth_2d", "smooth_3d"):
-        if kw[key] not in SMOOTHING_METHODS:
-            raise UserError(f"--{key.replace('_', '-')} must be one of {', '.join(SMOOTHING_METHODS)}, got {kw[key]!r}")
-    if kw["lifter"] not in ("ktpformer", "ampose"):
-        raise UserError(f"--lifter must be ktpformer or ampose, got {kw['lifter']!r}")
-    if kw.get("bones", "consistent") not in ("consistent", "raw"):
-        raise UserError(f"--bones must be consistent or raw, got {kw['bones']!r}")
-    bad = [e for e in kw["export"] if e != "bvh"]
-    if bad:
-        raise UserError(f"unknown --export {bad[0]!r}; supported: bvh")
+    kw = {k: _value(v) for k, v in kw.items()}
     return RunOptions(lifter=kw["lifter"], weights=kw["weights"], device=kw["device"], detector=kw["detector"],
                       person=kw["person"], render=kw["render"], flip=kw["flip"], max_gap_s=kw["max_gap"],
                       smooth_2d=kw["smooth_2d"], smooth_3d=kw["smooth_3d"], bones=kw.get("bones", "consistent"),
                       export_bvh="bvh" in kw["export"], viewer=kw["viewer"],
                       mmpose_preset=kw["mmpose_preset"], pose_config=kw["pose_config"],
                       pose_checkpoint=kw["pose_checkpoint"], det_config=kw["det_config"],
-                      det_checkpoint=kw["det_checkpoint"], fov_deg=_check_fov(kw.get("fov", 60.0)))
+                      det_checkpoint=kw["det_checkpoint"], fov_deg=_check_fov(kw.get("fov", 60.0)),
+                      fuse_detector_3d=kw.get("fuse", True))
 
 
 def _check_fov(fov: float) -> float:
@@ -127,31 +192,33 @@ def _print_summary(result) -> None:
 # ---------------------------------------------------------------- batch
 @app.command()
 def batch(
-    input_dir: Path = typer.Argument(..., help="Folder of videos."),
-    out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder (one sub-folder per video)."),
-    pattern: list[str] = typer.Option([], "--pattern", help="Glob(s) to match; default: common video extensions."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Search sub-folders too."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes (each loads the models once)."),
-    force: bool = typer.Option(False, "--force", help="Redo videos that are already complete."),
-    lifter: str = typer.Option("ktpformer", help="ktpformer or ampose."),
-    weights: Optional[str] = typer.Option(None, help="Lifter weights (default: shipped)."),
-    detector: str = typer.Option("blazepose", help="blazepose or mmpose."),
-    person: str = typer.Option("auto", help="auto, largest, center, 'x,y' or all."),
-    fov: float = typer.Option(60.0, help="Long-side field of view, degrees (root trajectory)."),
-    device: str = typer.Option("auto"),
-    render: bool = typer.Option(True, "--render/--no-render"),
-    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="viewer.html per video and index.html."),
-    flip: bool = typer.Option(True, "--flip/--no-flip"),
-    smooth_2d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
-    smooth_3d: str = typer.Option("none", help="none|oneeuro|savgol|butterworth."),
-    bones: str = typer.Option("consistent", help="consistent (per-clip bone lengths) or raw."),
-    max_gap: float = typer.Option(0.5),
-    export: list[str] = typer.Option([], "--export", help="Extra exports: bvh."),
-    mmpose_preset: str = typer.Option("hrnet-w32"),
-    pose_config: Optional[str] = typer.Option(None),
-    pose_checkpoint: Optional[str] = typer.Option(None),
-    det_config: Optional[str] = typer.Option(None),
-    det_checkpoint: Optional[str] = typer.Option(None),
+    input_dir: Annotated[Path, typer.Argument(help="Folder of videos.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per video).")] = Path("outputs"),
+    pattern: Annotated[list[str], typer.Option(
+        "--pattern", metavar="GLOB", help="Glob(s) to match (repeatable); default: common video extensions.")] = [],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search sub-folders too.")] = False,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (each loads the models once).")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Redo videos that are already complete.")] = False,
+    lifter: LifterOpt = None,
+    weights: Weights = None,
+    detector: Detector = DetectorName.blazepose,
+    person: Person = "auto",
+    fov: Fov = 60.0,
+    device: Device = "auto",
+    render: Render = True,
+    viewer: Annotated[bool, typer.Option("--viewer/--no-viewer", help="viewer.html per video and index.html.")] = True,
+    flip: Flip = True,
+    smooth_2d: Smooth2D = Smoothing.none,
+    smooth_3d: Smooth3D = Smoothing.none,
+    bones: BonesOpt = BonesMode.consistent,
+    fuse: Fuse = True,
+    max_gap: MaxGap = 0.5,
+    export: Export = [],
+    mmpose_preset: MMPosePresetOpt = MMPosePreset["hrnet-w32"],
+    pose_config: PoseConfig = None,
+    pose_checkpoint: PoseCheckpoint = None,
+    det_config: DetConfig = None,
+    det_checkpoint: DetCheckpoint = None,
 ) -> None:
     """Convert every video in a folder; failures are isolated, re-runs skip finished videos.
 
@@ -171,13 +238,14 @@ def batch(
 # ---------------------------------------------------------------- lift
 @app.command()
 def lift(
-    input: Path = typer.Argument(..., help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them."),
-    format: str = typer.Option("h36m", "--format", help="Joint order of 'keypoints': h36m, coco or blazepose."),
-    lifter: str = typer.Option("ktpformer", help="ktpformer or ampose."),
-    weights: Optional[str] = typer.Option(None, help="Weights file (default: shipped)."),
-    out: Path = typer.Option(Path("outputs/lifted"), "--out", "-o", help="Output folder."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Test-time flip averaging."),
+    input: Annotated[Path, typer.Argument(
+        help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them.")],
+    format: Annotated[KeypointFormat, typer.Option("--format", help="Joint order of 'keypoints'.")] = KeypointFormat.h36m,
+    lifter: LifterOpt = None,
+    weights: Weights = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs/lifted"),
+    device: Device = "auto",
+    flip: Flip = True,
 ) -> None:
     """Lift 2D keypoints you already have to 3D (writes OUT/<stem>.npz with keypoints_3d).
 
@@ -185,16 +253,16 @@ def lift(
     """
     from video3d.io.atomic import ensure_writable_dir
     from video3d.lift.lift_io import read_lift_input, write_lift_output
-    from video3d.lift.lifter import Lifter
+    from video3d.lift.lifter import Lifter as LoadedLifter
 
     if not input.exists():
         raise UserError(f"input not found: {input}")
     files = sorted(input.glob("*.npz")) if input.is_dir() else [input]
     if not files:
         raise UserError(f"no .npz files in {input}")
-    inputs = [read_lift_input(f, format) for f in files]  # validate everything before writing anything
+    inputs = [read_lift_input(f, _value(format)) for f in files]  # validate everything before writing anything
     ensure_writable_dir(out)
-    model = Lifter.load(lifter, weights, device)
+    model = LoadedLifter.load(_value(lifter), weights, device)
     for inp in inputs:
         pose = model.lift(inp.keypoints, inp.image_size, flip=flip)
         path = write_lift_output(out, inp, pose, model.name, model.sha256)
@@ -202,35 +270,51 @@ def lift(
 
 
 # ---------------------------------------------------------------- train / eval
+_DEFAULT_BATCH = ", ".join(f"{s.training['batch_size']} ({n})" for n, s in LIFTERS.items())
+_DEFAULT_LR = ", ".join(f"{s.training['lr']:g} ({n})" for n, s in LIFTERS.items())
+_PRESETS_HELP = "; ".join(f"{', '.join(s.presets)} ({n})" for n, s in LIFTERS.items())
+_DEFAULT_PRESET = ", ".join(f"{s.training['preset']} ({n})" for n, s in LIFTERS.items())
+
+
 @app.command()
 def train(
-    arch: str = typer.Option("ktpformer", help="ktpformer or ampose."),
-    preset: str = typer.Option("small", help="Model preset (see docs/models.md): paper, small, tiny."),
-    mocap: Optional[Path] = typer.Option(None, help="Mocap folder (BVH / ASF+AMC); default $VIDEO3D_MOCAP or ../shared/data/mocap."),
-    h36m_3d: Optional[Path] = typer.Option(None, help="data_3d_h36m.npz (VideoPose3D layout) — train on Human3.6M instead."),
-    h36m_2d: Optional[Path] = typer.Option(None, help="data_2d_h36m_{gt,cpn_ft_h36m_dbb}.npz."),
-    h36m_cameras: Optional[Path] = typer.Option(None, help="Optional camera JSON for Human3.6M (else recovered by DLT)."),
-    val_subjects: str = typer.Option("7,11,131", help="Mocap subjects held out for validation."),
-    epochs: int = typer.Option(10),
-    steps_per_epoch: int = typer.Option(200, help="Optimiser steps per epoch (samples are synthesised on the fly)."),
-    batch_size: Optional[int] = typer.Option(None, help="Default: 8 windows (ktpformer) / 128 frames (ampose)."),
-    lr: Optional[float] = typer.Option(None, help="Default: 8e-5 (ktpformer) / 2.5e-5 (ampose), per the papers."),
-    seed: int = typer.Option(0),
-    device: str = typer.Option("auto"),
-    amp: bool = typer.Option(True, "--amp/--no-amp", help="bf16 mixed precision on CUDA."),
-    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoint.pt and <name>.safetensors/.json."),
-    name: Optional[str] = typer.Option(None, help="Weights name (default: <arch>-<preset>)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt."),
-    val_cameras: int = typer.Option(2, help="Random unseen cameras per validation clip."),
-    val_max_frames: int = typer.Option(600, help="Frames per validation clip used during training."),
-    frames: Optional[int] = typer.Option(None, help="KTPFormer window length (overrides the preset's num_frames)."),
-    init: Optional[Path] = typer.Option(None, help="Start from these weights; a KTPFormer of another window length is resized."),
+    arch: Annotated[LifterName, typer.Option(help="Lifter architecture to train.")] = LifterName[DEFAULT_LIFTER],
+    preset: Annotated[Optional[PresetName], typer.Option(
+        metavar="PRESET", show_default=False,
+        help=f"Model preset (docs/models.md): {_PRESETS_HELP}; default: {_DEFAULT_PRESET}.")] = None,
+    mocap: Annotated[Optional[Path], typer.Option(
+        help="Mocap folder (BVH / ASF+AMC); default: $VIDEO3D_MOCAP, else the shared data folder.")] = None,
+    h36m_3d: Annotated[Optional[Path], typer.Option(
+        help="data_3d_h36m.npz (VideoPose3D layout): train on Human3.6M instead.")] = None,
+    h36m_2d: Annotated[Optional[Path], typer.Option(
+        help="Human3.6M 2D keypoints, VideoPose3D's data_2d_h36m_*.npz (gt or CPN).")] = None,
+    h36m_cameras: Annotated[Optional[Path], typer.Option(
+        help="Optional camera JSON for Human3.6M (else recovered by DLT).")] = None,
+    val_subjects: Annotated[str, typer.Option(help="Mocap subjects held out for validation.")] = "7,11,131",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    steps_per_epoch: Annotated[int, typer.Option(
+        help="Optimiser steps per epoch (samples are synthesised on the fly).")] = 200,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Windows per step; default: {_DEFAULT_BATCH}.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help=f"Learning rate; default (from the papers): {_DEFAULT_LR}.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Device = "auto",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 mixed precision on CUDA.")] = True,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Run folder: checkpoint.pt and the weights (NAME.safetensors + .json).")] = Path("runs/train"),
+    name: Annotated[Optional[str], typer.Option(help="Weights name (default: <arch>-<preset>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    val_cameras: Annotated[int, typer.Option(help="Random unseen cameras per validation clip.")] = 2,
+    val_max_frames: Annotated[int, typer.Option(help="Frames per validation clip used during training.")] = 600,
+    frames: Annotated[Optional[int], typer.Option(
+        help="Window length of a windowed lifter (overrides the preset's).")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        help="Start from these weights; a model of another window length is resized.")] = None,
 ) -> None:
     """Train a lifter on mocap (synthesised 2D) or on Human3.6M.
 
     Example: video3d train --arch ktpformer --preset small --epochs 20 --out runs/ktp
     """
-    args = dict(locals())
+    args = {k: _value(v) for k, v in locals().items()}
     from video3d.train.commands import train_command
 
     train_command(**args)
@@ -238,27 +322,30 @@ def train(
 
 @app.command("eval")
 def evaluate_cmd(
-    weights: Optional[str] = typer.Option(None, help="Weights file (default: shipped weights of --lifter)."),
-    lifter: str = typer.Option("ktpformer", help="ktpformer or ampose (selects the default weights)."),
-    mocap: Optional[Path] = typer.Option(None, help="Mocap folder (default $VIDEO3D_MOCAP or ../shared/data/mocap)."),
-    val_subjects: str = typer.Option("7,11,131", help="Subjects to evaluate on."),
-    h36m_3d: Optional[Path] = typer.Option(None, help="Evaluate on Human3.6M S9/S11 instead."),
-    h36m_2d: Optional[Path] = typer.Option(None),
-    h36m_cameras: Optional[Path] = typer.Option(None),
-    inputs: str = typer.Option("both", help="gt (perfect 2D), noisy (detector-like 2D) or both."),
-    cameras: int = typer.Option(4, help="Random unseen cameras per clip."),
-    max_frames: Optional[int] = typer.Option(None, help="Use at most this many frames per clip."),
-    device: str = typer.Option("auto"),
-    flip: bool = typer.Option(True, "--flip/--no-flip"),
-    per_clip: bool = typer.Option(True, "--per-clip/--no-per-clip", help="Show per-clip rows."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON."),
-    update_card: bool = typer.Option(False, "--update-card", help="Record the overall metrics in the weights' model card."),
+    weights: Weights = None,
+    lifter: LifterOpt = None,
+    mocap: Annotated[Optional[Path], typer.Option(
+        help="Mocap folder; default: $VIDEO3D_MOCAP, else the shared data folder.")] = None,
+    val_subjects: Annotated[str, typer.Option(help="Subjects to evaluate on.")] = "7,11,131",
+    h36m_3d: Annotated[Optional[Path], typer.Option(help="Evaluate on Human3.6M S9/S11 instead.")] = None,
+    h36m_2d: Annotated[Optional[Path], typer.Option(help="Human3.6M 2D keypoints (.npz).")] = None,
+    h36m_cameras: Annotated[Optional[Path], typer.Option(help="Optional camera JSON for Human3.6M.")] = None,
+    inputs: Annotated[EvalInputs, typer.Option(
+        help="gt (perfect 2D), noisy (detector-like 2D) or both.")] = EvalInputs.both,
+    cameras: Annotated[int, typer.Option(help="Random unseen cameras per clip.")] = 4,
+    max_frames: Annotated[Optional[int], typer.Option(help="Use at most this many frames per clip.")] = None,
+    device: Device = "auto",
+    flip: Flip = True,
+    per_clip: Annotated[bool, typer.Option("--per-clip/--no-per-clip", help="Show per-clip rows.")] = True,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    update_card: Annotated[bool, typer.Option(
+        "--update-card", help="Record the overall metrics in the weights' model card.")] = False,
 ) -> None:
     """Metrics table (MPJPE, P-MPJPE, N-MPJPE, MPJVE, PCK@150, AUC) for a weights file.
 
     Example: video3d eval --lifter ampose --inputs gt
     """
-    args = dict(locals())
+    args = {k: _value(v) for k, v in locals().items()}
     from video3d.train.commands import eval_command
 
     eval_command(**args)
@@ -312,8 +399,8 @@ def view(
 @app.command()
 def bench(
     video: Path = typer.Argument(..., help="Video to benchmark on (e.g. a 720p clip)."),
-    lifter: str = typer.Option("ktpformer"),
-    device: str = typer.Option("auto"),
+    lifter: Annotated[LifterName, typer.Option(help="Lifter to benchmark.")] = LifterName[DEFAULT_LIFTER],
+    device: Device = "auto",
     frames: Optional[int] = typer.Option(None, help="Use only the first N frames."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
     smoothing: bool = typer.Option(False, "--smoothing", help="Instead: jitter and lag of every smoothing option."),
@@ -325,6 +412,7 @@ def bench(
     """
     from video3d.bench import benchmark, print_bench, print_smoothing, smoothing_benchmark
 
+    lifter = _value(lifter)
     if smoothing:
         res = smoothing_benchmark(video, lifter=lifter, device=device, max_frames=frames)
         print_smoothing(res)

@@ -101,7 +101,7 @@ def render_people(video: Path, info: VideoInfo, seqs: list[PoseSequence], main: 
             frame = frame.copy()
             for p, s in enumerate(seqs):
                 if s.valid[t]:
-                    draw_person(frame, s.keypoints_2d[t], s.scores_2d[t], s.meta.get("track_id", p),
+                    draw_person(frame, s.keypoints_2d[t], s.scores_2d[t], s.track_id,
                                 annotator=comp.annotator, skeleton=p != main, min_score=comp.min_score)
             composed = comp.compose(frame, main_seq.keypoints_2d[t], main_seq.scores_2d[t], None)
             panel.render_many(world[:, t], center, title=comp.titles[1] or None, out=composed[:, lw:])
@@ -144,7 +144,7 @@ def run_people(video: str | Path, out: str | Path = "outputs", options: RunOptio
     timings["lift"] = time.perf_counter() - t
     main = main_person(seqs)
     log.info("%d people tracked (ids %s); main person: id %s", len(seqs),
-             ", ".join(str(s.meta["track_id"]) for s in seqs), seqs[main].meta["track_id"])
+             ", ".join(str(s.track_id) for s in seqs), seqs[main].track_id)
 
     final = out / (output_name or video.stem)
     with atomic_dir(final) as staging:
@@ -157,7 +157,7 @@ def run_people(video: str | Path, out: str | Path = "outputs", options: RunOptio
             files += render_people(video, info, seqs, main, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    summary = "; ".join(f"id {s.meta['track_id']}: {int(s.valid.sum())}/{len(s)} frames" for s in seqs)
+    summary = "; ".join(f"id {s.track_id}: {int(s.valid.sum())}/{len(s)} frames" for s in seqs)
     return RunResult(video=video, out_dir=final, num_frames=len(seqs[main]), fps=seqs[main].fps,
                      image_size=seqs[main].image_size, num_valid=int(seqs[main].valid.sum()), timings=timings,
                      files=[final / f.name for f in files], gaps=f"{len(seqs)} people: {summary}")

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class RunOptions:
     """Everything `video3d run` / `batch` can be told (CLI flags map 1:1)."""
 
-    lifter: str = "ktpformer"
+    lifter: str | None = None  # None: the --weights card decides, else the registry's default
     weights: str | None = None
     device: str = "auto"
     detector: str = "blazepose"
@@ -53,6 +53,7 @@ class RunOptions:
     det_config: str | None = None
     det_checkpoint: str | None = None
     fov_deg: float = 60.0  # long-side field of view for the root trajectory (video3d.lift.trajectory)
+    fuse_detector_3d: bool = True  # average with the detector's own 3D when it gives one (video3d.lift.fusion)
 
     def settings_key(self) -> dict:
         """The options that change outputs (used to key the batch manifest)."""
@@ -95,7 +96,9 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
 
     quiet = not log.isEnabledFor(logging.DEBUG)  # --verbose shows the native libraries' own messages
     with native_stderr_silenced(quiet):
+        progress.status(f"load {options.detector}")
         detector = make_detector(options)
+        progress.finish()
         try:
             progress.start("detect 2D", info.num_frames_header or None)
             seq = detect_video(iter_frames(video, info), detector, fps=info.fps,
@@ -107,14 +110,21 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
     return seq
 
 
-def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> PoseSequence:
+def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
+                  progress: StageProgress | None = None) -> PoseSequence:
     """Fill the 3D fields of ``seq`` (camera and world frames)."""
     from video3d.filters import smooth
 
     kp2d = seq.keypoints_2d
     if options.smooth_2d != "none":
         kp2d = smooth(kp2d, seq.fps, options.smooth_2d)
+    progress = progress or StageProgress(None)
+    progress.status(f"lift 3D ({lifter.name})")
     cam = lifter.lift(kp2d, seq.image_size, valid=seq.valid, flip=options.flip)
+    progress.finish()
+    if options.fuse_detector_3d and seq.detector_3d is not None:
+        from video3d.lift.fusion import fuse_with_detector_3d
+        cam = fuse_with_detector_3d(cam, seq.detector_3d)
     if options.smooth_3d != "none":
         cam = smooth(cam, seq.fps, options.smooth_3d)
         cam = cam - cam[:, :1]
@@ -134,21 +144,25 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> Pos
 
 def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path, options: RunOptions,
                   progress: StageProgress) -> list[Path]:
-    """Second pass: MHFormer-style overlay and the standalone 3D animation."""
+    """Second pass: MHFormer-style overlay (with the source's audio track) and the standalone 3D animation."""
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
+    from video3d.render.view3d import frame_counter
 
     comp = OverlayCompositor(frame_size=(info.width, info.height), max_height=options.max_render_height)
     overlay_path, skeleton_path = out_dir / "overlay.mp4", out_dir / "skeleton3d.mp4"
     progress.start("render", len(seq))
     n = 0
-    with VideoWriter(overlay_path, seq.fps, comp.output_size) as ov, \
+    audio = video if info.has_audio else None  # overlay.mp4 keeps the source's sound
+    with VideoWriter(overlay_path, seq.fps, comp.output_size, audio_from=audio) as ov, \
             VideoWriter(skeleton_path, seq.fps, comp.skeleton_size) as sk:
         for t, frame in enumerate(iter_frames(video, info)):
             if t >= len(seq):
                 break
-            ov.write(comp.compose(frame, seq.keypoints_2d[t], seq.scores_2d[t], seq.keypoints_3d_world[t]))
-            sk.write(comp.skeleton_frame(seq.keypoints_3d_world[t]))
+            counter = frame_counter(t, seq.fps, len(seq))
+            ov.write(comp.compose(frame, seq.keypoints_2d[t], seq.scores_2d[t], seq.keypoints_3d_world[t],
+                                  counter=counter))
+            sk.write(comp.skeleton_frame(seq.keypoints_3d_world[t], counter=counter))
             progress.advance()
             n += 1
     progress.finish()
@@ -177,13 +191,16 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     info = probe(video)
     out = Path(out)
     ensure_writable_dir(out)
-    lifter = lifter or Lifter.load(options.lifter, options.weights, options.device)
+    if lifter is None:
+        progress.status("load lifter")
+        lifter = Lifter.load(options.lifter, options.weights, options.device)
+        progress.finish()
 
     t = time.perf_counter()
     seq = detect_2d(video, info, options, progress)
     timings["decode+detect"] = time.perf_counter() - t
     t = time.perf_counter()
-    lift_sequence(seq, lifter, options)
+    lift_sequence(seq, lifter, options, progress)
     timings["lift"] = time.perf_counter() - t
 
     final = out / (output_name or video.stem)
@@ -206,4 +223,4 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     timings["total"] = time.perf_counter() - t0
     return RunResult(video=video, out_dir=final, num_frames=len(seq), fps=seq.fps, image_size=seq.image_size,
                      num_valid=int(seq.valid.sum()), timings=timings,
-                     files=[final / f.name for f in files], gaps=seq.meta.get("gap_summary", ""))
+                     files=[final / f.name for f in files], gaps=seq.gap_summary)

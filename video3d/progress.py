@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
+from rich.text import Text
 
 console = Console(stderr=True)  # progress, logs, errors
 report_console = Console()  # result tables a user may redirect (eval, bench)
@@ -22,8 +23,15 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class _CountColumn(MofNCompleteColumn):
+    """``done/total``, or nothing for a status line (a step without a count)."""
+
+    def render(self, task):
+        return Text("") if task.fields.get("status") else super().render(task)
+
+
 def make_progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(TextColumn("[bold]{task.description:<12}"), BarColumn(), _CountColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=console, transient=False)
 
@@ -39,6 +47,11 @@ class StageProgress:
         if self.progress is not None:
             self.task = self.progress.add_task(name, total=total, rate="")
 
+    def status(self, name: str) -> None:
+        """A step without a frame count (loading a model, lifting): a pulsing line until :meth:`finish`."""
+        if self.progress is not None:
+            self.task = self.progress.add_task(name, total=None, rate="", status=True)
+
     def advance(self, n: int = 1) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task, n)
@@ -49,7 +62,10 @@ class StageProgress:
     def finish(self) -> None:
         if self.progress is not None and self.task is not None:
             t = self.progress.tasks[self.task]
-            self.progress.update(self.task, total=t.completed)
+            if t.fields.get("status"):
+                self.progress.update(self.task, total=1, completed=1, rate="done")
+            else:
+                self.progress.update(self.task, total=t.completed)
         self.task = None
 
 

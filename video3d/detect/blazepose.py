@@ -3,8 +3,8 @@
 BlazePose finds **one person per model instance**. In tracking mode
 (``static_image_mode=False``) it runs its person detector only until it finds
 someone and then follows that person from frame to frame by re-using the
-previous landmarks as the next region of interest (~24 ms/frame on 2 CPU
-cores). Which person it starts with is its own choice (the most confident
+previous landmarks as the next region of interest (36-43 ms per 720p frame
+measured on 2 CPU cores; REFERENCE's ~24 ms is from a faster host). Which person it starts with is its own choice (the most confident
 detection of its face/upper-body detector).
 
 What this wrapper adds:
@@ -12,7 +12,7 @@ What this wrapper adds:
 * pixels: normalised landmark x, y times the image (or crop) width, height;
 * world: MediaPipe's ``pose_world_landmarks`` (33 x 3, metres, hip-centred),
   kept on :class:`PersonKeypoints` and collected by the detection stage
-  (``PoseSequence.meta['world_h36m']``), a free monocular 3D baseline;
+  (``PoseSequence.detector_3d``), a free monocular 3D baseline;
 * scores: ``visibility`` clipped to [0, 1]. ``presence`` is combined as
   min(visibility, presence) when the graph fills it; the legacy API of
   mediapipe 0.10.21 leaves it unset, so in practice scores = visibility

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Gap record: (start, end, length, filled); end is inclusive (the last missing frame).
-Gap = tuple[int, int, int, bool]
+from video3d.pose import Gap  # (start, end inclusive, length, filled)
 
 
 @dataclass

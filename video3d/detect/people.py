@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def track_sequence(raw_kp: np.ndarray, raw_sc: np.ndarray, detected: np.ndarray, fmt: str, *, fps: float,
                    image_size: tuple[int, int], max_gap: int, detector: str, min_joint_score: float = 0.1,
-                   meta: dict | None = None) -> PoseSequence:
+                   track_id: int = -1, person: str = "all") -> PoseSequence:
     """Raw per-frame keypoints of one identity -> PoseSequence (H36M-17, gaps filled).
 
     raw_kp (T, K, 2) pixels in ``fmt``; raw_sc (T, K); detected (T,) bool.
@@ -40,14 +40,13 @@ def track_sequence(raw_kp: np.ndarray, raw_sc: np.ndarray, detected: np.ndarray,
     detected = detected & ~rejected
     filled = fill_gaps(h36m_kp, h36m_sc, detected, max_gap, min_joint_score=min_joint_score)
     t = len(detected)
-    info = {"gaps": filled.gaps, "gap_summary": summarize_gaps(filled.gaps, t),
-            "num_detected": int(detected.sum()), "interpolated": filled.interpolated,
-            "joint_filled": filled.joint_filled, "max_gap": max_gap, "implausible_frames": int(rejected.sum()),
-            "raw_format": fmt}
-    info.update(meta or {})
     return PoseSequence(keypoints_2d=filled.keypoints.astype(np.float32),
                         scores_2d=np.clip(filled.scores, 0.0, 1.0).astype(np.float32),
-                        valid=filled.valid, fps=fps, image_size=image_size, detector=detector, meta=info)
+                        valid=filled.valid, fps=fps, image_size=image_size, detector=detector,
+                        interpolated=filled.interpolated, joint_filled=filled.joint_filled, gaps=filled.gaps,
+                        gap_summary=summarize_gaps(filled.gaps, t), num_detected=int(detected.sum()),
+                        max_gap=max_gap, person=person, raw_format=fmt, keypoints_raw=raw_kp, scores_raw=raw_sc,
+                        implausible_frames=int(rejected.sum()), track_id=track_id)
 
 
 class PeopleStage:
@@ -110,7 +109,7 @@ class PeopleStage:
         return out
 
     def finish(self) -> list[PoseSequence]:
-        """One PoseSequence per identity kept (``meta['track_id']``), ordered by id.
+        """One PoseSequence per identity kept (``track_id``), ordered by id.
 
         Raises VideoError when no frame was pushed and NoPersonError when no
         identity lasted ``min_frames`` frames.
@@ -131,8 +130,8 @@ class PeopleStage:
             raw_kp[frames], raw_sc[frames], detected[frames] = np.stack(kps), np.stack(scs), True
             seq = track_sequence(raw_kp, raw_sc, detected, self._format, fps=self.fps, image_size=self.image_size,
                                  max_gap=self.max_gap, detector=self.detector.name,
-                                 meta={"track_id": tid, "person": "all"})
-            if seq.meta["num_detected"] < self.min_frames:
+                                 track_id=int(tid))
+            if seq.num_detected < self.min_frames:
                 short += 1  # mostly implausible skeletons
                 continue
             seqs.append(seq)

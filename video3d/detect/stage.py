@@ -142,29 +142,21 @@ class DetectionStage:
         implausible = implausible_frames(h36m_kp, detected)  # limbs on two people, one-frame body jumps
         detected &= ~implausible
         filled = fill_gaps(h36m_kp, h36m_sc, detected, self.max_gap, min_joint_score=self.min_joint_score)
-        meta = {
-            "gaps": filled.gaps,
-            "gap_summary": summarize_gaps(filled.gaps, t),
-            "num_detected": num_detected,
-            "interpolated": filled.interpolated,
-            "joint_filled": filled.joint_filled,
-            "max_gap": self.max_gap,
-            "person": self.tracker.rule,
-            "rejected_frames": self.tracker.rejected,
-            "implausible_frames": int(implausible.sum()),
-            "raw_format": self._format,
-            "keypoints_raw": raw_kp,
-            "scores_raw": raw_sc,
-        }
+        detector_3d = None
         if self._world is not None:
-            # The detector's own metric 3D of the tracked person (raw format and H36M-17,
-            # converted with the same mapping as the 2D); NaN where not detected.
-            meta["world_raw"] = self._world[:t].copy()
-            meta["world_h36m"] = kpfmt.to_h36m(meta["world_raw"], None, self._format)[0].astype(np.float32)
+            # The detector's own metric 3D of the tracked person, converted with the same
+            # mapping as the 2D; NaN where not detected.
+            detector_3d = kpfmt.to_h36m(self._world[:t].copy(), None, self._format)[0].astype(np.float32)
         return PoseSequence(keypoints_2d=filled.keypoints.astype(np.float32),
                             scores_2d=np.clip(filled.scores, 0.0, 1.0).astype(np.float32),
                             valid=filled.valid, fps=self.fps, image_size=self.image_size,
-                            detector=self.detector.name, meta=meta)
+                            detector=self.detector.name, interpolated=filled.interpolated,
+                            joint_filled=filled.joint_filled, gaps=filled.gaps,
+                            gap_summary=summarize_gaps(filled.gaps, t), num_detected=num_detected,
+                            max_gap=self.max_gap, person=self.tracker.rule,
+                            rejected_frames=self.tracker.rejected, raw_format=self._format,
+                            keypoints_raw=raw_kp, scores_raw=raw_sc,
+                            implausible_frames=int(implausible.sum()), detector_3d=detector_3d)
 
 
 def detect_video(frames: Iterable[np.ndarray], detector: Detector, *, fps: float,

@@ -80,8 +80,8 @@ def detect_blazepose(video: str | Path, person: str = "auto",
     with native_stderr_silenced(True), BlazePoseDetector() as detector:
         seq = detect_video(iter_frames(video, info), detector, fps=info.fps, image_size=(info.width, info.height),
                            num_frames_hint=info.num_frames_header or None, person=person, progress=progress)
-    raw_2d, raw_scores = kpfmt.to_h36m(seq.meta["keypoints_raw"], np.nan_to_num(seq.meta["scores_raw"]), "blazepose")
-    world = seq.meta.get("world_h36m")
+    raw_2d, raw_scores = kpfmt.to_h36m(seq.keypoints_raw, np.nan_to_num(seq.scores_raw), "blazepose")
+    world = seq.detector_3d
     if world is None:
         world = np.full(raw_2d.shape[:-1] + (3,), np.nan, np.float32)
     return Detections(keypoints_2d=seq.keypoints_2d, scores_2d=seq.scores_2d, valid=seq.valid,

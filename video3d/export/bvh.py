@@ -21,6 +21,7 @@ import numpy as np
 from video3d import skeleton
 from video3d.errors import UserError
 from video3d.formats.bvh import BvhMotion, BvhSkeleton, forward_kinematics, format_bvh
+from video3d.nearest import nearest_valid_index
 
 ROTATION_CHANNELS = ["Zrotation", "Xrotation", "Yrotation"]
 ROOT_CHANNELS = ["Xposition", "Yposition", "Zposition", *ROTATION_CHANNELS]
@@ -186,12 +187,7 @@ def fill_invalid_frames(joints: np.ndarray) -> tuple[np.ndarray, int]:
     valid = np.isfinite(joints).reshape(len(joints), -1).all(axis=1)
     if not valid.any():
         raise UserError("BVH export: no frame has all 17 joints (every frame contains NaN)")
-    idx = np.flatnonzero(valid)
-    t = np.arange(len(joints))
-    after = np.clip(np.searchsorted(idx, t), 0, len(idx) - 1)
-    before = np.clip(after - 1, 0, len(idx) - 1)
-    nearest = np.where(np.abs(idx[before] - t) <= np.abs(idx[after] - t), idx[before], idx[after])
-    return joints[nearest], int((~valid).sum())
+    return joints[nearest_valid_index(valid)], int((~valid).sum())
 
 
 def world_to_bvh(points: np.ndarray) -> np.ndarray:

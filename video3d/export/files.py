@@ -2,9 +2,10 @@
 
 Key names are a contract other tools read (issue #3):
 keypoints_2d (T,17,2) px, scores_2d (T,17), keypoints_3d_camera (T,17,3) m,
-keypoints_3d_world (T,17,3) m, valid (T,), fps, image_size (w,h),
-joint_names, parents, detector, lifter, weights_sha256; root_translation
-(T,3) m, camera frame (pelvis position, issue #10; NaN where unknown).
+keypoints_3d_world (T,17,3) m, valid (T,), interpolated (T,), fps,
+image_size (w,h), joint_names, parents, detector, lifter, weights_sha256,
+gaps (a JSON string: list of {start, end, length, filled}), gap_summary;
+root_translation (T,3) m, camera frame (pelvis position, issue #10; NaN where unknown).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def pose_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
         "keypoints_3d_camera": seq.keypoints_3d_camera.astype(np.float32),
         "keypoints_3d_world": seq.keypoints_3d_world.astype(np.float32),
         "valid": seq.valid.astype(bool),
+        "interpolated": np.asarray(seq.interpolated, dtype=bool),
         "fps": np.float64(seq.fps),
         "image_size": np.asarray(seq.image_size, dtype=np.int64),
         "joint_names": np.asarray(skeleton.JOINT_NAMES),
@@ -37,7 +39,14 @@ def pose_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
         "weights_sha256": np.asarray(seq.weights_sha256),
         "root_translation": (np.full((len(seq), 3), np.nan, np.float32) if seq.root_translation is None
                              else seq.root_translation.astype(np.float32)),
+        "gaps": np.asarray(json.dumps(gap_records(seq.gaps))),
+        "gap_summary": np.asarray(seq.gap_summary),
     }
+
+
+def gap_records(gaps: list) -> list[dict]:
+    """(start, end inclusive, length, filled) tuples -> JSON-ready dicts with those keys."""
+    return [{"start": int(s), "end": int(e), "length": int(n), "filled": bool(f)} for s, e, n, f in gaps]
 
 
 def _jsonable(a: np.ndarray):
@@ -54,7 +63,7 @@ def write_npz(path: Path, seq: PoseSequence) -> None:
 def write_json(path: Path, seq: PoseSequence) -> None:
     """Same content as the npz; NaN (missing) becomes null."""
     data = {k: _jsonable(v) for k, v in pose_arrays(seq).items()}
-    data["gaps"] = seq.meta.get("gap_summary", "")
+    data["gaps"] = gap_records(seq.gaps)  # structured here, a JSON string in the npz
     path.write_text(json.dumps(data, separators=(",", ":")))
 
 

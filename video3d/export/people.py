@@ -54,7 +54,7 @@ def people_arrays(seqs: Sequence[PoseSequence]) -> dict[str, np.ndarray]:
     t = len(first)
     root = np.stack([np.full((t, 3), np.nan) if s.root_translation is None else s.root_translation for s in seqs])
     return {
-        "track_ids": np.asarray([int(s.meta.get("track_id", i)) for i, s in enumerate(seqs)], np.int64),
+        "track_ids": np.asarray([int(s.track_id if s.track_id >= 0 else i) for i, s in enumerate(seqs)], np.int64),
         "keypoints_2d": np.stack([s.keypoints_2d for s in seqs]).astype(np.float32),
         "scores_2d": np.stack([s.scores_2d for s in seqs]).astype(np.float32),
         "keypoints_3d_camera": np.stack([s.keypoints_3d_camera for s in seqs]).astype(np.float32),

@@ -68,7 +68,8 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float | Fraction, size: tuple[int, int],
-                 *, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, threads: int = 1) -> None:
+                 *, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, threads: int = 1,
+                 audio_from: str | Path | None = None) -> None:
         """
         Args:
             path: destination .mp4 file.
@@ -77,6 +78,8 @@ class VideoWriter:
             size: (width, height) of the frames passed to `write`.
             crf, preset: libx264 quality and speed settings.
             threads: libx264 threads; 1 uses the least CPU per frame.
+            audio_from: a media file whose first audio track (if it has one) is
+                muxed in, re-encoded as AAC and cut to the video's length.
         """
         self.path = Path(path)
         self.fps = exact_fps(fps)
@@ -85,6 +88,7 @@ class VideoWriter:
             raise ValueError(f"size must be positive, got {size}")
         self.out_size = even_size(self.size)
         self.crf, self.preset, self.threads = crf, preset, threads
+        self.audio_from = Path(audio_from) if audio_from is not None else None
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}.mp4")
         self._proc: subprocess.Popen | None = None
@@ -108,12 +112,19 @@ class VideoWriter:
         return [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}",
-            "-r", str(self.fps), "-i", "pipe:0", "-an",
+            "-r", str(self.fps), "-i", "pipe:0", *self._audio_args(),
             "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
             "-threads", str(self.threads), "-pix_fmt", "yuv420p",
             "-colorspace", "smpte170m", "-color_range", "tv",
             "-movflags", "+faststart", "-f", "mp4", ffmpeg_path(self._tmp),
         ]
+
+    def _audio_args(self) -> list[str]:
+        """ffmpeg arguments that take the first audio track of ``audio_from`` (none: no audio)."""
+        if self.audio_from is None:
+            return ["-an"]
+        return ["-i", ffmpeg_path(self.audio_from), "-map", "0:v:0", "-map", "1:a:0?",
+                "-c:a", "aac", "-b:a", "128k", "-shortest"]
 
     def open(self) -> None:
         """Start ffmpeg (called by ``with``)."""

@@ -10,7 +10,9 @@ import torch
 from video3d import skeleton
 from video3d.errors import UserError
 from video3d.keypoints import normalize_screen
-from video3d.lift.weights import load_weights, resolve_weights
+from video3d.lift.weights import load_weights, read_card, resolve_weights
+from video3d.models.registry import DEFAULT_LIFTER, LifterSpec, get_lifter
+from video3d.nearest import nearest_valid_index
 from video3d.lift.windows import merge_windows, split_windows
 
 
@@ -31,19 +33,14 @@ def select_device(device: str = "auto") -> torch.device:
 
 
 def hold_missing(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill frames that are not valid with the nearest valid frame.
+    """Fill frames that are not valid with the nearest valid frame (earlier on ties).
 
     keypoints: (T, 17, 2); valid: (T,) bool with at least one True. Any NaN
     joint left inside a valid frame is replaced by the pelvis of that frame.
     """
-    idx = np.flatnonzero(valid)
-    if len(idx) == 0:
+    if not np.any(valid):
         raise UserError("no valid 2D pose to lift")
-    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(valid))), 0, len(idx) - 1)]
-    left = idx[np.clip(np.searchsorted(idx, np.arange(len(valid))) - 1, 0, len(idx) - 1)]
-    t = np.arange(len(valid))
-    nearest = np.where(np.abs(left - t) < np.abs(nearest - t), left, nearest)
-    out = keypoints[nearest].copy()
+    out = keypoints[nearest_valid_index(valid)].copy()
     bad = ~np.isfinite(out).all(axis=-1)
     if bad.any():
         root = np.nanmean(out, axis=1, keepdims=True)
@@ -63,11 +60,25 @@ class Lifter:
     device: torch.device
 
     @classmethod
-    def load(cls, lifter: str = "ktpformer", weights: str | Path | None = None, device: str = "auto") -> "Lifter":
+    def load(cls, lifter: str | None = None, weights: str | Path | None = None, device: str = "auto") -> "Lifter":
+        """Load a lifter; which architecture follows one rule.
+
+        * ``weights`` None: the shipped weights of ``lifter`` (default
+          :data:`~video3d.models.registry.DEFAULT_LIFTER`).
+        * ``weights`` given, ``lifter`` None: the weights' model card decides.
+        * both given: they must agree, else a UserError (never silently one of them).
+        """
+        spec = get_lifter(lifter) if lifter is not None else None  # validates the name before any file work
+        path = resolve_weights(spec.name if spec else DEFAULT_LIFTER, weights)
+        if spec is not None and weights is not None:
+            arch = read_card(path).get("arch")
+            if arch != spec.name:
+                raise UserError(f"--lifter {spec.name} disagrees with --weights {path.name}, which holds a {arch} "
+                                f"model; drop --lifter (the weights' card decides) or pass {arch} weights")
         dev = select_device(device)
-        model, card = load_weights(resolve_weights(lifter, weights), dev)
-        if card["arch"] != lifter and weights is None:
-            raise UserError(f"default weights for {lifter} hold a {card['arch']} model")
+        model, card = load_weights(path, dev)
+        if weights is None and card["arch"] != (spec.name if spec else DEFAULT_LIFTER):
+            raise UserError(f"default weights for {spec.name if spec else DEFAULT_LIFTER} hold a {card['arch']} model")
         return cls(model, card, dev)
 
     @property
@@ -75,8 +86,13 @@ class Lifter:
         return self.card["arch"]
 
     @property
+    def spec(self) -> LifterSpec:
+        return get_lifter(self.card["arch"])
+
+    @property
     def window(self) -> int:
-        return int(self.card.get("config", {}).get("num_frames", 1)) if self.card["arch"] == "ktpformer" else 1
+        """Frames per model call, from the registry entry and the card's config."""
+        return self.spec.window(self.card.get("config", {}))
 
     @property
     def sha256(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from video3d.errors import WeightsError
+from video3d.errors import UserError, WeightsError
 
 #: Input convention every shipped lifter is trained with.
 INPUT_CONVENTION = {
@@ -23,9 +23,6 @@ INPUT_CONVENTION = {
     "normalization": "screen: x_n = 2x/w - 1, y_n = 2y/w - h/w",
     "output": "camera frame (x right, y down, z forward), metres, pelvis = 0",
 }
-
-DEFAULT_WEIGHTS = {"ktpformer": "ktpformer-cmu", "ampose": "ampose-cmu"}
-
 
 def weights_dir() -> Path:
     """Folder of the shipped weights.
@@ -52,6 +49,13 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def default_weights_path(lifter: str) -> Path:
+    """The shipped weights of ``lifter`` (its registry entry's ``default_weights``)."""
+    from video3d.models.registry import get_lifter
+
+    return weights_dir() / f"{get_lifter(lifter).default_weights}.safetensors"
+
+
 def resolve_weights(lifter: str, weights: str | Path | None = None) -> Path:
     """Path of the safetensors file for ``lifter`` (default shipped weights if None).
 
@@ -59,9 +63,7 @@ def resolve_weights(lifter: str, weights: str | Path | None = None) -> Path:
     or the name of a file in :func:`weights_dir`.
     """
     if weights is None:
-        if lifter not in DEFAULT_WEIGHTS:
-            raise WeightsError(f"unknown lifter {lifter!r}; expected one of {', '.join(DEFAULT_WEIGHTS)}")
-        path = weights_dir() / f"{DEFAULT_WEIGHTS[lifter]}.safetensors"
+        path = default_weights_path(lifter)
     else:
         path = Path(weights)
         if not path.suffix and not path.exists():
@@ -98,7 +100,7 @@ def read_card(path: str | Path) -> dict:
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the model described by the card and load the weights (sha256-checked)."""
-    from video3d.models.presets import build_model
+    from video3d.models.registry import get_lifter
 
     path = Path(path)
     card = read_card(path)
@@ -109,7 +111,11 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         state = load_file(str(path), device="cpu")
     except Exception as e:  # safetensors raises several types for damaged files
         raise WeightsError(f"cannot read weights {path}: {e}") from None
-    model = build_model(card["arch"], card.get("preset", "paper"), **card.get("config", {}))
+    try:
+        spec = get_lifter(card.get("arch", "(none)"))
+    except UserError as e:
+        raise WeightsError(f"model card of {path}: {e}") from None
+    model = spec.build(card.get("preset", spec.default_preset), **card.get("config", {}))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise WeightsError(f"weights {path} do not match {card['arch']}: "

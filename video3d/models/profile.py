@@ -145,11 +145,11 @@ def train_step_time(
 
 
 def _bench_rows(skip_paper: bool, train_threads: int) -> list[dict]:
-    from video3d.models.presets import PRESETS, build_model
+    from video3d.models.registry import LIFTERS, build_model
 
     rows = []
-    for arch, presets in PRESETS.items():
-        for preset in presets:
+    for arch, spec in LIFTERS.items():
+        for preset in spec.presets:
             paper = preset == "paper"
             with torch.device("meta"):
                 meta_model = build_model(arch, preset)

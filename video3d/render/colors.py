@@ -1,8 +1,9 @@
 """Colours and size rules of the MHFormer look (REFERENCE section 6).
 
 All colours are RGB tuples: every image in video3d is RGB.
-2D overlay: right limbs red, left limbs and the spine/head blue, joints green.
-3D panel: left limbs blue, right limbs and the spine/head red.
+Both panels: right limbs red, left limbs blue, the spine/neck/head purple
+(one colour for the centre line in both, so the L/R legend is unambiguous;
+MHFormer drew it blue in 2D and red in 3D). 2D joints are green.
 """
 from __future__ import annotations
 
@@ -23,25 +24,26 @@ EDGE_GREY: Color = (140, 140, 140)
 SHADOW_GREY: Color = (215, 215, 215)
 #: "no detection" text.
 MUTED_GREY: Color = (120, 120, 120)
+#: spine, neck and head (neither side): between the two side colours.
+CENTRE_PURPLE: Color = (150, 0, 200)
+
+
+def bone_colors() -> tuple[Color, ...]:
+    """One colour per `skeleton.BONES` entry: the side of its child joint
+    (right -> red, left -> blue, spine/neck/head -> purple)."""
+    right, left = set(skeleton.RIGHT_JOINTS), set(skeleton.LEFT_JOINTS)
+    return tuple(RED if child in right else BLUE if child in left else CENTRE_PURPLE
+                 for _, child in skeleton.BONES)
 
 
 def bone_colors_2d() -> tuple[Color, ...]:
-    """One colour per `skeleton.BONES` entry for the 2D overlay.
-
-    A bone takes the side of its child joint: right -> red, otherwise
-    (left limbs, spine, neck, head) -> blue.
-    """
-    right = set(skeleton.RIGHT_JOINTS)
-    return tuple(RED if child in right else BLUE for _, child in skeleton.BONES)
+    """Bone colours of the 2D overlay: :func:`bone_colors`."""
+    return bone_colors()
 
 
 def bone_colors_3d() -> tuple[Color, ...]:
-    """One colour per `skeleton.BONES` entry for the 3D panel.
-
-    Left limbs (child joint on the left) -> blue, everything else -> red.
-    """
-    left = set(skeleton.LEFT_JOINTS)
-    return tuple(BLUE if child in left else RED for _, child in skeleton.BONES)
+    """Bone colours of the 3D panel: :func:`bone_colors` (the same as in 2D)."""
+    return bone_colors()
 
 
 def scaled(base: float, image_height: int, minimum: int = 2) -> int:

@@ -89,7 +89,7 @@ class OverlayCompositor:
 
     def compose(self, frame_rgb: np.ndarray, keypoints_2d: np.ndarray | None,
                 scores: np.ndarray | None, pose_world: np.ndarray | None,
-                out: np.ndarray | None = None) -> np.ndarray:
+                out: np.ndarray | None = None, counter: str | None = None) -> np.ndarray:
         """One side-by-side frame.
 
         Args:
@@ -100,6 +100,7 @@ class OverlayCompositor:
             pose_world: (17, 3) world-frame pose (metres, z up) or None/NaN
                 for "no detection".
             out: optional reusable (H, W_out, 3) uint8 buffer (saves an allocation).
+            counter: optional frame/time text for the 3D panel's bottom right.
 
         Returns:
             (H, W_out, 3) uint8 RGB with (W_out, H) == ``output_size`` (both even).
@@ -123,7 +124,7 @@ class OverlayCompositor:
                                     scores, self.min_score)
         if self.titles[0]:
             self._label.annotate(left, self.titles[0])
-        self.panel.render(pose_world, title=self.titles[1] or None, out=out[:, lw:])
+        self.panel.render(pose_world, title=self.titles[1] or None, out=out[:, lw:], counter=counter)
         return out
 
     @property
@@ -133,7 +134,7 @@ class OverlayCompositor:
         return side, side
 
     def skeleton_frame(self, pose_world: np.ndarray | None, title: str | None = None,
-                       out: np.ndarray | None = None) -> np.ndarray:
+                       out: np.ndarray | None = None, counter: str | None = None) -> np.ndarray:
         """A square frame of the 3D skeleton alone, for the standalone 3D animation.
 
         Same view as the composite's panel, ``skeleton_size`` pixels.
@@ -147,5 +148,5 @@ class OverlayCompositor:
                 self._standalone = SkeletonView3D(
                     size=self.skeleton_size, elev=p.elev, azim=p.azim, radius=p.radius,
                     height=p.height, grid_step=p.grid_step, bone_colors=p.bone_colors,
-                    shadow=p.shadow)
-        return self._standalone.render(pose_world, title=title, out=out)
+                    shadow=p.shadow, legend=p.legend)
+        return self._standalone.render(pose_world, title=title, out=out, counter=counter)

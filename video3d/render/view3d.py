@@ -14,6 +14,13 @@ lowest joint on z = 0. The axes box is centred on the pelvis in x and y
 (root +- ``radius``) and spans z in [0, ``height``] so the figure stands on the
 floor. Unlike the MHFormer figures (z squeezed by matplotlib's 4:4:3 box), the
 box aspect is metric, so people keep their proportions.
+
+The default view looks from the camera's side (``azim=-70``: the world's y
+axis points away from the camera, so the viewer stands at -y, 20 degrees to
+the camera's right): the person's right is on the same side of the panel as in
+the picture. MHFormer's ``azim=70`` looked from behind the subject, a mirror
+image of the input. Static extras: an L/R colour legend (top left) and a
+0.5 m scale bar (bottom left); per frame an optional counter (bottom right).
 """
 from __future__ import annotations
 
@@ -46,23 +53,25 @@ class SkeletonView3D:
         image = view.render(pose_world, title="Reconstruction")  # (720, 720, 3) RGB
     """
 
-    def __init__(self, size: tuple[int, int] = (720, 720), elev: float = 15.0, azim: float = 70.0,
+    def __init__(self, size: tuple[int, int] = (720, 720), elev: float = 15.0, azim: float = -70.0,
                  radius: float = 0.72, height: float = 1.9, grid_step: float = 0.2,
                  bone_colors: tuple[Color, ...] | None = None, thickness: int | None = None,
-                 shadow: bool = False, title_band: float = 0.07) -> None:
+                 shadow: bool = False, title_band: float = 0.07, legend: bool = True) -> None:
         """
         Args:
             size: (width, height) of the panel in pixels.
-            elev, azim: view angles in degrees, as matplotlib's ``view_init``.
+            elev, azim: view angles in degrees, as matplotlib's ``view_init``
+                (default: from the camera's side, so the panel is not mirrored).
             radius: half-width of the box in x and y around the pelvis, metres.
             height: the box spans z in [0, height] metres.
             grid_step: grid spacing in metres (x/y lines centred on the pelvis,
                 z lines from the floor up).
             bone_colors: one RGB colour per `skeleton.BONES` entry
-                (default `colors.bone_colors_3d()`: left blue, right/spine red).
+                (default `colors.bone_colors_3d()`: left blue, right red, spine purple).
             thickness: bone thickness in px; None scales 3 px per 720 px.
             shadow: also draw the skeleton's grey shadow on the floor.
             title_band: fraction of the height kept free at the top for a title.
+            legend: draw the L/R colour legend and the 0.5 m scale bar.
         """
         self.size = (int(size[0]), int(size[1]))
         self.elev, self.azim = float(elev), float(azim)
@@ -72,6 +81,7 @@ class SkeletonView3D:
         side = min(w, h)
         self.thickness = thickness or colors.scaled(3, side)
         self.shadow = shadow
+        self.legend = legend
         self._parents = np.array([p for p, _ in skeleton.BONES])
         self._children = np.array([c for _, c in skeleton.BONES])
         self._label = LabelAnnotator(background=None, font_scale=0.8)
@@ -175,7 +185,44 @@ class SkeletonView3D:
                 b[other] = front[other]
                 self._line(img, far, b, edge)
         self._draw_axes(img, back, front)
+        if self.legend:
+            self._draw_legend(img)
         return img
+
+    def _text(self, img: np.ndarray, text: str, org: tuple[float, float], color: Color, scale: float = 0.55,
+              align_right: bool = False) -> None:
+        """Small text (``scale`` at 720 px) with its baseline-left (or -right) corner at ``org``."""
+        k = min(self.size) / 720
+        font, thick = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(1.5 * k))
+        x, y = org
+        if align_right:
+            x -= cv2.getTextSize(text, font, scale * k, thick)[0][0]
+        cv2.putText(img, text, (int(round(x)), int(round(y))), font, scale * k, color, thick, cv2.LINE_AA)
+
+    def scale_bar_pixels(self, metres: float = 0.5) -> float:
+        """Pixel length of ``metres`` along x on the floor below the pelvis (box centre)."""
+        c = np.array([self.radius, self.radius, 0.0])
+        px = self._to_pixels(self._project(np.stack([c, c + [metres, 0.0, 0.0]]))[0])
+        return float(np.linalg.norm(px[1] - px[0]))
+
+    def _draw_legend(self, img: np.ndarray) -> None:
+        """L/R colour legend at the top left, 0.5 m scale bar at the bottom left."""
+        w, h = self.size
+        k = min(w, h) / 720
+        x0, line = 14 * k, 26 * k
+        y = h * 0.07 + 22 * k
+        for label, color in (("L", colors.BLUE), ("R", colors.RED)):
+            cv2.line(img, (int(x0), int(y - 6 * k)), (int(x0 + 22 * k), int(y - 6 * k)), color,
+                     self.thickness, cv2.LINE_AA)
+            self._text(img, label, (x0 + 28 * k, y), colors.BLACK)
+            y += line
+        bar = self.scale_bar_pixels(0.5)
+        yb = h - 16 * k
+        a, b = (int(x0), int(yb)), (int(x0 + bar), int(yb))
+        cv2.line(img, a, b, colors.BLACK, max(1, round(2 * k)), cv2.LINE_AA)
+        for x in (a[0], b[0]):
+            cv2.line(img, (x, int(yb - 5 * k)), (x, int(yb + 1)), colors.BLACK, max(1, round(2 * k)), cv2.LINE_AA)
+        self._text(img, "0.5 m", (x0, yb - 9 * k), colors.BLACK)
 
     def _draw_axes(self, img: np.ndarray, back: list[float], front: list[float]) -> None:
         """matplotlib-like axis lines with tick marks (no labels)."""
@@ -221,7 +268,7 @@ class SkeletonView3D:
         return np.array([root[0] - self.radius, root[1] - self.radius, 0.0])
 
     def render(self, pose_world: np.ndarray | None, title: str | None = None,
-               out: np.ndarray | None = None) -> np.ndarray:
+               out: np.ndarray | None = None, counter: str | None = None) -> np.ndarray:
         """Draw one pose.
 
         Args:
@@ -231,6 +278,8 @@ class SkeletonView3D:
             title: optional text at the top centre.
             out: optional (h, w, 3) uint8 array (may be a view into a larger
                 image) to draw into instead of a new array.
+            counter: optional text at the bottom right, e.g. "frame 12  0.48 s"
+                (see :func:`frame_counter`).
 
         Returns:
             (h, w, 3) uint8 RGB image.
@@ -248,6 +297,9 @@ class SkeletonView3D:
             self._muted.annotate(out, "no detection", top=int(h * 0.5))
         else:
             self._draw_pose(out, np.asarray(pose_world, np.float64) - low)
+        if counter:
+            k = min(w, h) / 720
+            self._text(out, counter, (w - 14 * k, h - 16 * k), colors.MUTED_GREY, align_right=True)
         return out
 
     def render_many(self, poses_world: np.ndarray, center_xy: np.ndarray, title: str | None = None,
@@ -321,3 +373,9 @@ class SkeletonView3D:
         px = self._to_pixels(xy)
         px[~ok] = np.nan
         return px
+
+
+def frame_counter(index: int, fps: float, total: int | None = None) -> str:
+    """The panel's counter text: "frame 12/300  0.48 s" (0-based frame index, time = index / fps)."""
+    of = f"/{total}" if total else ""
+    return f"frame {index}{of}  {index / fps:.2f} s" if fps > 0 else f"frame {index}{of}"

@@ -22,20 +22,18 @@ def _subjects(text: str) -> tuple[str, ...]:
 def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subjects, epochs, steps_per_epoch,
                   batch_size, lr, seed, device, amp, out, name, resume, val_cameras, val_max_frames,
                   frames=None, init=None) -> dict:
-    from video3d.models.presets import PRESETS
+    from video3d.models.registry import get_lifter
     from video3d.train import datasets, samplers
     from video3d.train.trainer import TrainConfig, train
 
-    if arch not in PRESETS:
-        raise UserError(f"unknown --arch {arch!r}; expected one of {', '.join(PRESETS)}")
-    if preset not in PRESETS[arch]:
-        raise UserError(f"unknown --preset {preset!r} for {arch}; expected one of {', '.join(PRESETS[arch])}")
+    spec = get_lifter(arch)
+    arch, preset = spec.name, preset or spec.training["preset"]
     overrides = {}
     if frames is not None:
-        if arch != "ktpformer":
-            raise UserError("--frames applies to ktpformer only (AMPose lifts single frames)")
-        overrides["num_frames"] = frames
-    window = (frames or PRESETS[arch][preset].get("num_frames", 1)) if arch == "ktpformer" else 1
+        if spec.window_arg is None:
+            raise UserError(f"--frames applies to windowed lifters only ({arch} lifts single frames)")
+        overrides[spec.window_arg] = frames
+    window = spec.window(spec.config(preset, **overrides))  # validates the preset
     name = name or f"{arch}-{preset}"
     synth = samplers.SynthesisConfig()
     if h36m_3d or h36m_2d:

@@ -14,18 +14,10 @@ import torch
 
 from video3d.lift.lifter import Lifter, select_device
 from video3d.lift.weights import save_weights
-from video3d.models.presets import build_model, model_config
+from video3d.models.registry import get_lifter
 from video3d.train.evaluate import evaluate
-from video3d.train.loss import ktpformer_loss, mse_loss
 
 log = logging.getLogger(__name__)
-
-#: Per-architecture optimisation defaults (REFERENCE §3, §4), adapted for short CPU runs via --lr.
-OPTIM_DEFAULTS = {
-    "ktpformer": {"optimizer": "adamw", "lr": 8e-5, "weight_decay": 0.1, "lr_decay": 0.99, "batch_size": 8},
-    "ampose": {"optimizer": "adam", "lr": 2.5e-5, "weight_decay": 0.0, "lr_decay": 0.98, "batch_size": 128},
-}
-
 
 @dataclass
 class TrainConfig:
@@ -50,7 +42,7 @@ class TrainConfig:
     init_weights: str | None = None
 
     def resolved(self) -> dict:
-        d = OPTIM_DEFAULTS[self.arch]
+        d = get_lifter(self.arch).training  # per-architecture defaults (REFERENCE §3, §4)
         return {k: (getattr(self, k) if getattr(self, k) is not None else d[k])
                 for k in ("lr", "weight_decay", "lr_decay", "batch_size")} | {"optimizer": d["optimizer"]}
 
@@ -64,10 +56,10 @@ def initial_state(cfg: TrainConfig, model: torch.nn.Module) -> dict:
     if card["arch"] != cfg.arch:
         raise WeightsError(f"--init weights hold a {card['arch']} model, not {cfg.arch}")
     state = init_model.state_dict()
-    frames = getattr(model, "num_frames", None)
-    if cfg.arch == "ktpformer" and card["config"].get("num_frames") != frames:
-        from video3d.models.resize import resize_ktpformer_state
-        state = resize_ktpformer_state(state, frames)
+    spec = get_lifter(cfg.arch)
+    window = spec.window(spec.config(cfg.preset, **cfg.model_overrides))
+    if spec.resize_state is not None and spec.window(card["config"]) != window:
+        state = spec.resize_state(state, window)
     return state
 
 
@@ -83,8 +75,9 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
     torch.manual_seed(cfg.seed)
     device = select_device(cfg.device)
     opt_cfg = cfg.resolved()
-    mcfg = model_config(cfg.arch, cfg.preset, **cfg.model_overrides)
-    model = build_model(cfg.arch, cfg.preset, **cfg.model_overrides)
+    spec = get_lifter(cfg.arch)
+    mcfg = spec.config(cfg.preset, **cfg.model_overrides)
+    model = spec.build(cfg.preset, **cfg.model_overrides)
     if cfg.init_weights and not (cfg.resume and (Path(cfg.out_dir) / "checkpoint.pt").exists()):
         model.load_state_dict(initial_state(cfg, model))
         log.info("initialised from %s", cfg.init_weights)
@@ -95,7 +88,7 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
     else:
         optimizer = torch.optim.Adam(params, lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"])
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg["lr_decay"])
-    loss_fn = ktpformer_loss if cfg.arch == "ktpformer" else mse_loss
+    loss_fn = spec.loss
     use_amp = cfg.amp and device.type == "cuda"
 
     out = Path(cfg.out_dir)
@@ -121,7 +114,7 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
         "name": cfg.name, "arch": cfg.arch, "preset": cfg.preset, "config": mcfg,
         "training": {**(card_extra or {}), "optimizer": opt_cfg, "epochs": cfg.epochs,
                      "steps_per_epoch": cfg.steps_per_epoch, "seed": cfg.seed, "device": str(device),
-                     "loss": "L_w + 0.5 L_tc + 2.0 L_v" if cfg.arch == "ktpformer" else "MSE",
+                     "loss": spec.loss_label,
                      **({"initialised_from": _init_summary(cfg.init_weights)} if cfg.init_weights else {})},
     }
     card = None
