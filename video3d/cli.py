@@ -211,6 +211,8 @@ def train(
     val_max_frames: int = typer.Option(600, help="Frames per validation clip used during training."),
     frames: Optional[int] = typer.Option(None, help="KTPFormer window length (overrides the preset's num_frames)."),
     init: Optional[Path] = typer.Option(None, help="Start from these weights; a KTPFormer of another window length is resized."),
+    sample_cache: int = typer.Option(0, help="Draw training samples from a pool of this many, synthesised once and cached "
+                                             "(~/.cache/video3d/samples); 0 = synthesise every sample on the fly."),
 ) -> None:
     """Train a lifter on mocap (synthesised 2D) or on Human3.6M.
 

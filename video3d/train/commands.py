@@ -62,6 +62,14 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
             raise UserError("no validation clips: the validation subjects/clips are absent, or are test "
                             "material (test never drives a decision; see video3d/train/splits.json)")
         sampler = samplers.MocapSampler(train_clips, window, synth, seed=seed)
+        if sample_cache:
+            from video3d.train.sample_cache import CachedSampler
+
+            with make_progress() as progress:
+                task = progress.add_task("sample pool", total=sample_cache, rate="")
+                sampler = CachedSampler(sampler, train_clips, sample_cache, seed=seed,
+                                        on_progress=lambda d, n: progress.update(task, completed=d))
+            log.info("training samples from a pool of %d in %s", len(sampler), sampler.folder)
         val_seed = defn.seeds["validation"]
         val = samplers.make_eval_sequences(val_clips, val_cameras, noisy=False, max_frames=val_max_frames,
                                            seed=val_seed)
@@ -80,6 +88,7 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
             "validation_during_training": {"cameras_per_clip": val_cameras, "max_frames": val_max_frames,
                                            "camera_seed": val_seed, "inputs": "ground-truth 2D"},
             "test_clips_never_used_in_training": len(parts["test"]),
+            "samples": sampler.card() if sample_cache else "synthesised on the fly",
             "synthesis": json.loads(json.dumps(asdict(synth), default=str)),
         }
         if val_subjects:
