@@ -11,6 +11,7 @@ def test_train_a_few_steps_then_eval(tmp_path, mocap_root, capsys):
                  "--out", str(out), "--name", "amp", "--sources", "cmu"])
     assert code == 0, capsys.readouterr().err
     card = json.loads((out / "amp.json").read_text())
+    assert set(card["training"]["sampling_per_source"]) == {"cc_bvh", "cmu_asf"}
     assert card["arch"] == "ampose" and len(card["history"]) >= 1
     assert "mocap.cs.cmu.edu" in card["training"]["acknowledgement"]
     split = card["training"]["split"]
@@ -46,3 +47,6 @@ def test_train_a_few_steps_then_eval(tmp_path, mocap_root, capsys):
     assert set(res["by_source"]) == {"cc_bvh", "cmu_asf", "cmu_bvh"}
     assert sum(v["frames"] for v in res["by_source"].values()) == res["frames"]
     assert all(k.split("/")[0] in res["by_source"] for k in res["by_action"])
+    mean = sum(v["mpjpe"] for v in res["by_source"].values()) / 3
+    assert abs(res["source_mean"]["mpjpe"] - mean) < 1e-6
+    assert card["metrics"]["validation_during_training"]["selected_on"] == "source_mean mpjpe"

@@ -209,7 +209,7 @@ Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 def detect_source(joint_names: list[str]) -> str:
-    """Source key of a rig from its joint names: 'cc_bvh' | 'cmu_bvh' | 'cmu_asf'.
+    """Source key of a BVH/ASF rig from its joint names: 'cc_bvh' | 'cmu_bvh' | 'cmu_asf' | 'daz_bvh' | 'reactidle'.
 
     Raises ValueError for an unknown rig.
     """

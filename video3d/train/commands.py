@@ -107,7 +107,8 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
             progress.update(task, completed=epoch * steps_per_epoch + step + 1, rate=f"loss {loss:.4f}")
 
         def on_epoch(epoch, rec):
-            progress.console.print(f"epoch {epoch}/{epochs}: loss {rec['loss']:.4f}  val MPJPE {rec['val_mpjpe']:.1f} mm"
+            mean = f" (mean over sources {rec['val_source_mean_mpjpe']:.1f})" if "val_source_mean_mpjpe" in rec else ""
+            progress.console.print(f"epoch {epoch}/{epochs}: loss {rec['loss']:.4f}  val MPJPE {rec['val_mpjpe']:.1f} mm{mean}"
                                    f"  P-MPJPE {rec['val_p_mpjpe']:.1f} mm  lr {rec['lr']:.2e}")
         card = train(cfg, sampler, val, card_extra=data_card, on_step=on_step, on_epoch=on_epoch)
     console.print(f"done in {time.perf_counter() - t0:.0f} s; weights: {Path(out) / (name + '.safetensors')}")
@@ -168,7 +169,10 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
         rows = list(res["by_action"].items()) + [(f"[bold]{k}[/]", v) for k, v in res["by_source"].items()]
         if per_clip:
             rows = list(res["groups"].items()) + rows
-        for group, m in rows + [("[bold]overall[/]", res["overall"])]:
+        tail = [("[bold]overall (frames)[/]", res["overall"])]
+        if "source_mean" in res:
+            tail.append(("[bold]mean over sources[/]", res["source_mean"]))
+        for group, m in rows + tail:
             table.add_row(group, *(f"{m[k]:.1f}" for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck150", "auc")))
         report_console.print(table)
     if json_out is None and not (h36m_3d or h36m_2d):
@@ -186,7 +190,8 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
     if update_card:
         key = "held_out_evaluation" if split == "test" else "validation_evaluation"
         write_card_metrics(Path(model.card["path"]), {"settings": settings,
-                                                      **{s: {"overall": r["overall"], "by_source": r["by_source"]}
+                                                      **{s: {**r["overall"], "by_source": r["by_source"],
+                                                             "source_mean": r.get("source_mean")}
                                                          for s, r in results.items()}}, key)
     return results
 

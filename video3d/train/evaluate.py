@@ -27,8 +27,11 @@ def evaluate(lifter: Lifter, sequences: list, flip: bool = True) -> dict:
     """Lift every sequence with the inference path and aggregate frame-weighted metrics.
 
     Returns {"overall": {metric: value}, "groups": {group: {metric: value}},
-    "by_source": {...}, "by_action": {"source/action": {...}}, "frames": int}
-    (sources and actions from the sequences' ``source``/``action``, when set).
+    "by_source": {...}, "by_action": {"source/action": {...}}, "source_mean":
+    {...}, "frames": int} (sources and actions from the sequences'
+    ``source``/``action``, when set; ``source_mean`` is the unweighted mean
+    over sources, so that a long source, e.g. ReActIdle's standing people,
+    does not dominate it).
     Distances in mm, PCK/AUC in %; every average is frame-weighted.
     """
     per_group: dict[str, list[tuple[int, dict]]] = defaultdict(list)
@@ -48,7 +51,10 @@ def evaluate(lifter: Lifter, sequences: list, flip: bool = True) -> dict:
         return {k: float(np.nansum([m[k] * n for n, m in items]) / w.sum()) for k in METRIC_NAMES}
 
     all_items = [it for items in per_group.values() for it in items]
-    return {"overall": average(all_items), "groups": {g: average(v) for g, v in sorted(per_group.items())},
+    by_source = {g: average(v) for g, v in sorted(per_source.items())}
+    extra = {"source_mean": {k: float(np.mean([m[k] for m in by_source.values()])) for k in METRIC_NAMES}} \
+        if by_source else {}
+    return {"overall": average(all_items), **extra, "groups": {g: average(v) for g, v in sorted(per_group.items())},
             "by_source": {g: average(v) | {"frames": int(sum(n for n, _ in v))} for g, v in sorted(per_source.items())},
             "by_action": {g: average(v) | {"frames": int(sum(n for n, _ in v))} for g, v in sorted(per_action.items())},
             "frames": int(sum(n for n, _ in all_items))}
