@@ -148,6 +148,11 @@ def test_split_definition():
     assert defn.part_of(c("reactidle", "reactidle-009")) == "test"
     assert defn.part_of(c("cmu_expmap", "expmap", "expmap-test-walking_1")) == "test"
     assert defn.part_of(c("cmu_expmap", "expmap", "expmap-test-basketball_1")) == "train"   # may be CC subject 6
+    # legacy --val-subjects: named subjects validate, even test ones; the other test clips stay test
+    from video3d.train.splits import with_validation_subjects
+    legacy = with_validation_subjects(defn, ["131", "5"])
+    assert legacy.part_of(c("cmu_bvh", "131")) == "validation" and legacy.part_of(c("cc_bvh", "5")) == "validation"
+    assert legacy.part_of(c("cc_bvh", "7")) == "test" and legacy.part_of(c("cc_bvh", "2")) == "train"
     # no clip name in both parts
     names = lambda part: {n for r in defn.rules[part] for n in r.get("clips", ())}  # noqa: E731
     assert not names("test") & names("validation")

@@ -31,6 +31,7 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
                   frames=None, init=None, sources=None, splits=None, sample_cache=None) -> dict:
     from video3d.models.presets import PRESETS
     from video3d.train import datasets, samplers
+    from video3d.train.splits import load_splits
     from video3d.train.trainer import TrainConfig, train
 
     if arch not in PRESETS:
@@ -93,6 +94,11 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
         }
         if val_subjects:
             data_card["validation_subjects"] = list(_subjects(val_subjects))
+            overlap = sorted({c.subject for c in val_clips if load_splits(splits).part_of(c) == "test"})
+            if overlap:
+                log.warning("--val-subjects %s are test subjects in %s: their test numbers will not be "
+                            "independent of this run's model selection", ",".join(overlap), defn.path)
+                data_card["validation_overlaps_test_subjects"] = overlap
         log.info("training on %d clips (%s min per source), validating on %d clips x %d cameras; %d test clips held out",
                  len(train_clips), data_card["train_minutes_per_source"], len(val_clips), val_cameras,
                  len(parts["test"]))

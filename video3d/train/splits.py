@@ -32,10 +32,13 @@ class SplitDefinition:
     seeds: dict[str, int]
     path: str
     version: int = 1
+    #: set by :func:`with_validation_subjects`: explicitly named validation subjects win over test.
+    validation_first: bool = False
 
     def part_of(self, clip) -> str:
-        """'test', 'validation' or 'train' for a clip (``source``, ``subject``, ``name``); test wins."""
-        for part in ("test", "validation"):
+        """'test', 'validation' or 'train' for a clip (``source``, ``subject``, ``name``); test wins
+        (unless ``validation_first``)."""
+        for part in (("validation", "test") if self.validation_first else ("test", "validation")):
             for rule in self.rules[part]:
                 if rule.get("source") not in (None, clip.source):
                     continue
@@ -74,7 +77,14 @@ def load_splits(path: str | Path | None = None) -> SplitDefinition:
 
 
 def with_validation_subjects(defn: SplitDefinition, subjects: Iterable[str]) -> SplitDefinition:
-    """Replace the validation rules by 'these subjects of any source' (the legacy ``--val-subjects``)."""
+    """Replace the validation rules by 'these subjects of any source' (the legacy ``--val-subjects``).
+
+    Explicitly named subjects validate even when the definition makes them
+    test material (they still never train); the card then records
+    ``validation_subjects``, and such a run's test numbers on them are not
+    independent of its model selection.
+    """
     rules = dict(defn.rules)
     rules["validation"] = ({"source": None, "subjects": [str(s) for s in subjects]},)
-    return SplitDefinition(rules=rules, seeds=defn.seeds, path=defn.path, version=defn.version)
+    return SplitDefinition(rules=rules, seeds=defn.seeds, path=defn.path, version=defn.version,
+                           validation_first=True)
