@@ -39,7 +39,8 @@ def test_train_init_from_shorter_window(tmp_path, tiny_weights, mocap_root):
 
     code = main(["train", "--arch", "ktpformer", "--preset", "tiny", "--frames", "54", "--init",
                  str(tiny_weights["ktpformer"]), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "1",
-                 "--val-cameras", "1", "--val-max-frames", "60", "--val-subjects", "131", "--out", str(tmp_path)])
+                 "--val-cameras", "1", "--val-max-frames", "60", "--val-subjects", "131", "--sources", "cmu",
+                 "--out", str(tmp_path)])
     assert code == 0
     model, card = load_weights(tmp_path / "ktpformer-tiny.safetensors")
     assert card["config"]["num_frames"] == 54

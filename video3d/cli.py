@@ -88,10 +88,10 @@ Fov = Annotated[float, typer.Option(
     help="Camera field of view across the long image side, degrees (root trajectory).")]
 Viewer = Annotated[bool, typer.Option("--viewer/--no-viewer", help="Write viewer.html (interactive 3D page).")]
 BonesOpt = Annotated[BonesMode, typer.Option(
-    metavar="MODE", help="consistent: one length per bone for the clip (docs/realvideo.md); raw: as lifted.")]
+    metavar="MODE", help="consistent (one length per bone for the whole clip) or raw (as lifted).")]
 Fuse = Annotated[bool, typer.Option(
-    "--fuse/--no-fuse", help="Average the lifted 3D with the detector's own 3D (BlazePose world landmarks) "
-                             "aligned onto it, when the detector gives one (docs/realvideo.md).")]
+    "--fuse/--no-fuse", help="Average the lifted 3D with the detector's own 3D (BlazePose world "
+                             "landmarks) aligned onto it, when the detector gives one.")]
 Device = Annotated[str, typer.Option(help="auto (CUDA if present), cpu, cuda or cuda:N.")]
 Render = Annotated[bool, typer.Option("--render/--no-render", help="Write overlay.mp4 and skeleton3d.mp4.")]
 Flip = Annotated[bool, typer.Option("--flip/--no-flip", help="Test-time flip averaging.")]
@@ -290,7 +290,12 @@ def train(
         help="Human3.6M 2D keypoints, VideoPose3D's data_2d_h36m_*.npz (gt or CPN).")] = None,
     h36m_cameras: Annotated[Optional[Path], typer.Option(
         help="Optional camera JSON for Human3.6M (else recovered by DLT).")] = None,
-    val_subjects: Annotated[str, typer.Option(help="Mocap subjects held out for validation.")] = "7,11,131",
+    val_subjects: Annotated[Optional[str], typer.Option(
+        help="Override the validation part with these subjects (default: video3d/train/splits.json).")] = None,
+    sources: Annotated[str, typer.Option(
+        help="Mocap sources: comma-separated cmu, daz, expmap, reactidle, all (or source keys).")] = "all",
+    splits: Annotated[Optional[Path], typer.Option(
+        help="Split definition JSON (default: video3d/train/splits.json).")] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     steps_per_epoch: Annotated[int, typer.Option(
         help="Optimiser steps per epoch (samples are synthesised on the fly).")] = 200,
@@ -309,6 +314,9 @@ def train(
         help="Window length of a windowed lifter (overrides the preset's).")] = None,
     init: Annotated[Optional[Path], typer.Option(
         help="Start from these weights; a model of another window length is resized.")] = None,
+    sample_cache: Annotated[int, typer.Option(
+        help="Draw training samples from a pool of this many, synthesised once and cached "
+             "(~/.cache/video3d/samples); 0 = synthesise every sample on the fly.")] = 0,
 ) -> None:
     """Train a lifter on mocap (synthesised 2D) or on Human3.6M.
 
@@ -326,7 +334,14 @@ def evaluate_cmd(
     lifter: LifterOpt = None,
     mocap: Annotated[Optional[Path], typer.Option(
         help="Mocap folder; default: $VIDEO3D_MOCAP, else the shared data folder.")] = None,
-    val_subjects: Annotated[str, typer.Option(help="Subjects to evaluate on.")] = "7,11,131",
+    split: Annotated[str, typer.Option(
+        help="Held-out part: test (report only) or validation (model selection).")] = "test",
+    sources: Annotated[str, typer.Option(
+        help="Mocap sources: comma-separated cmu, daz, expmap, reactidle, all.")] = "all",
+    splits: Annotated[Optional[Path], typer.Option(
+        help="Split definition JSON (default: video3d/train/splits.json).")] = None,
+    val_subjects: Annotated[Optional[str], typer.Option(
+        help="Evaluate these subjects instead of --split (legacy).")] = None,
     h36m_3d: Annotated[Optional[Path], typer.Option(help="Evaluate on Human3.6M S9/S11 instead.")] = None,
     h36m_2d: Annotated[Optional[Path], typer.Option(help="Human3.6M 2D keypoints (.npz).")] = None,
     h36m_cameras: Annotated[Optional[Path], typer.Option(help="Optional camera JSON for Human3.6M.")] = None,
@@ -337,7 +352,8 @@ def evaluate_cmd(
     device: Device = "auto",
     flip: Flip = True,
     per_clip: Annotated[bool, typer.Option("--per-clip/--no-per-clip", help="Show per-clip rows.")] = True,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option(
+        "--json", help="Metrics JSON (default for mocap: docs/eval_<weights>[_validation].json).")] = None,
     update_card: Annotated[bool, typer.Option(
         "--update-card", help="Record the overall metrics in the weights' model card.")] = False,
 ) -> None:

@@ -84,12 +84,13 @@ class LoadedLifter:
 def load_lifters(specs: Sequence[str], device: str = "cpu") -> list[LoadedLifter]:
     """'ktpformer' / 'ampose' (shipped weights) or paths / names of .safetensors files."""
     from video3d.lift.lifter import Lifter, select_device
-    from video3d.lift.weights import DEFAULT_WEIGHTS, load_weights, resolve_weights
+    from video3d.lift.weights import load_weights, resolve_weights
+    from video3d.models.registry import LIFTERS
 
     dev = select_device(device)
     out = []
     for spec in specs:
-        path = resolve_weights(spec, None) if spec in DEFAULT_WEIGHTS else resolve_weights("ktpformer", spec)
+        path = resolve_weights(spec, None) if spec in LIFTERS else resolve_weights("ktpformer", spec)
         model, card = load_weights(path, dev)
         label = card.get("name") or path.stem
         if any(o.label == label for o in out):

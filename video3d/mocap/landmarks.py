@@ -34,9 +34,10 @@ import numpy as np
 from video3d.keypoints import COCO_JOINT_NAMES
 from video3d.mocap.asfamc import AmcMotion, global_transforms as asf_transforms
 from video3d.formats.bvh import BvhMotion, BvhSkeleton, global_transforms as bvh_transforms
+from video3d.mocap import expmap as _expmap
 
 #: Bump when any mapping, offset or unit changes: invalidates landmark caches.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 4
 
 CMU_METRES_PER_UNIT = 0.0254 / 0.45
 
@@ -101,6 +102,13 @@ class RigMapping:
     rest_forward: tuple[float, float, float] = (0.0, 0.0, 1.0)
     rest_left: tuple[float, float, float] = (1.0, 0.0, 0.0)
     rest_up: tuple[float, float, float] = (0.0, 1.0, 0.0)
+    #: rigs with eye joints: angle of head joint -> eye midpoint above forward.
+    eye_elevation_deg: float = CC_EYE_ELEVATION_DEG
+    #: rigs with eye joints: use them (pushed to the cornea) as the eye
+    #: landmarks; False places the eyes with FACE_OFFSETS_M like the other face points.
+    eye_joints_are_landmarks: bool = True
+    #: eyeless rigs: eyeball-centre midpoint relative to ``head_end`` (forward, left, up), metres.
+    eyes_from_head_end_m: tuple[float, float, float] = CMU_EYES_FROM_HEAD_END_M
 
 
 CC_MAPPING = RigMapping(
@@ -143,14 +151,65 @@ CMU_ASF_MAPPING = RigMapping(
     head="upperneck", head_end="head", eyes=None, metres_per_unit=None,
 )
 
-MAPPINGS: dict[str, RigMapping] = {m.source: m for m in (CC_MAPPING, CMU_BVH_MAPPING, CMU_ASF_MAPPING)}
+#: cgspeed's "DAZ-friendly" CMU conversion (salsa, martial arts, Indian dance):
+#: centimetres, y up, faces +z at rest. Joint centres; the eye joints are
+#: 7.8 cm apart (a generic figure), so only their midpoint and the head frame
+#: are used. The head -> eye-midpoint rest offset is (8.05 up, 8.05 forward)
+#: cm, 45.0 deg above forward (measured in standard.bvh and every file).
+DAZ_MAPPING = RigMapping(
+    source="daz_bvh",
+    body={
+        "left_shoulder": "lShldr", "right_shoulder": "rShldr",
+        "left_elbow": "lForeArm", "right_elbow": "rForeArm",
+        "left_wrist": "lHand", "right_wrist": "rHand",
+        "left_hip": "lThigh", "right_hip": "rThigh",
+        "left_knee": "lShin", "right_knee": "rShin",
+        "left_ankle": "lFoot", "right_ankle": "rFoot",
+    },
+    head="head", head_end=None, eyes=("leftEye", "rightEye"), metres_per_unit=0.01,
+    eye_elevation_deg=45.0, eye_joints_are_landmarks=False,
+)
+
+#: ReActIdle (Blender export): metres, y up, faces +z at rest. Wrists are the
+#: forearms' End Sites. ``face`` sits 0.18-0.21 m above the shoulder line (at
+#: about eye height, see docs/mocap.md) and its rotation orients the head
+#: (its End Site points forward); the eyes are placed 7 cm in front of it.
+REACTIDLE_MAPPING = RigMapping(
+    source="reactidle",
+    body={
+        "left_shoulder": "upper_arm.L", "right_shoulder": "upper_arm.R",
+        "left_elbow": "forearm.L", "right_elbow": "forearm.R",
+        "left_wrist": "forearm.L_End", "right_wrist": "forearm.R_End",
+        "left_hip": "thigh.L", "right_hip": "thigh.R",
+        "left_knee": "shin.L", "right_knee": "shin.R",
+        "left_ankle": "foot.L", "right_ankle": "foot.R",
+    },
+    head="face", head_end="face", eyes=None, metres_per_unit=1.0,
+    eyes_from_head_end_m=(0.070, 0.0, 0.050),
+)
+
+#: The CMU 8-action set in exponential maps (:mod:`video3d.mocap.expmap`):
+#: body landmarks are skeleton joint indices (as strings), the head frame is
+#: the rotation of joint 18 (head bone, upper-neck end -> head end).
+CMU_EXPMAP_MAPPING = RigMapping(
+    source="cmu_expmap",
+    body={k: str(v) for k, v in _expmap.JOINTS.items() if k in {
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_hip", "right_hip",
+        "left_knee", "right_knee", "left_ankle", "right_ankle"}}
+    | {"left_wrist": str(_expmap.JOINTS["left_hand_pivot"]), "right_wrist": str(_expmap.JOINTS["right_hand_pivot"])},
+    head=str(_expmap.JOINTS["upperneck_end"]), head_end=str(_expmap.JOINTS["head_end"]), eyes=None,
+    metres_per_unit=None,
+)
+
+MAPPINGS: dict[str, RigMapping] = {m.source: m for m in (CC_MAPPING, CMU_BVH_MAPPING, CMU_ASF_MAPPING,
+                                                          DAZ_MAPPING, REACTIDLE_MAPPING)}
 
 #: File y-up -> world z-up: (x, y, z) -> (x, -z, y), a proper rotation (det +1).
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 def detect_source(joint_names: list[str]) -> str:
-    """Source key of a rig from its joint names: 'cc_bvh' | 'cmu_bvh' | 'cmu_asf'.
+    """Source key of a BVH/ASF rig from its joint names: 'cc_bvh' | 'cmu_bvh' | 'cmu_asf' | 'daz_bvh' | 'reactidle'.
 
     Raises ValueError for an unknown rig.
     """
@@ -160,7 +219,8 @@ def detect_source(joint_names: list[str]) -> str:
         if needed <= names:
             return m.source
     raise ValueError("unknown mocap rig: expected Character Creator (CC_Base_*), CMU BVH "
-                     "(Hips, LeftHip, Head, ...) or CMU ASF (lfemur, upperneck, head, ...) joints")
+                     "(Hips, LeftHip, Head, ...), CMU ASF (lfemur, upperneck, head, ...), DAZ "
+                     "(lShldr, lThigh, leftEye, ...) or ReActIdle (upper_arm.L, thigh.L, face, ...) joints")
 
 
 def y_up_to_z_up(points: np.ndarray) -> np.ndarray:
@@ -237,10 +297,74 @@ def assemble_coco(points: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([points[n] for n in COCO_JOINT_NAMES], axis=1)
 
 
-def _cmu_eye_origin(head_end: np.ndarray, forward: np.ndarray, left: np.ndarray, up: np.ndarray
-                    ) -> np.ndarray:
-    f, lt, u = CMU_EYES_FROM_HEAD_END_M
+def _cmu_eye_origin(head_end: np.ndarray, forward: np.ndarray, left: np.ndarray, up: np.ndarray,
+                    offset: tuple[float, float, float] = CMU_EYES_FROM_HEAD_END_M) -> np.ndarray:
+    f, lt, u = offset
     return head_end + f * forward + lt * left + u * up
+
+
+def fix_absolute_translations(motion: BvhMotion) -> BvhMotion:
+    """Zero the OFFSET of non-root joints whose position channels hold the full local translation.
+
+    Some exporters (ReActIdle, from Blender) write 6 channels on every joint
+    with position values equal to the OFFSET (not a displacement from it):
+    adding them, as the BVH convention asks, doubles every bone. The file is
+    treated that way when, on the first frame, at least 80 % of the non-root
+    joints with a non-zero OFFSET and 3 position channels have channel values
+    within 10 % of the OFFSET length (+ 2 mm) of it; then every such joint's
+    OFFSET is zeroed (small per-frame translations, e.g. ReActIdle's thighs,
+    are kept). Returns a new motion; others are returned unchanged.
+    """
+    sk = motion.skeleton
+    slices = sk.channel_slices()
+    tol_unit = 0.002 * _unit_scale(sk)
+    joints, matches = [], []
+    for j, (p, ch) in enumerate(zip(sk.parents, sk.channels)):
+        cols = [k for k, c in enumerate(ch) if c[1:].lower() == "position"]
+        if p < 0 or len(cols) != 3:
+            continue
+        joints.append(j)
+        if np.any(sk.offsets[j]):
+            vec = np.zeros(3)
+            vec[["XYZ".index(ch[k][0].upper()) for k in cols]] = motion.motion[0, slices[j]][cols]
+            norm = float(np.linalg.norm(sk.offsets[j]))
+            matches.append(float(np.linalg.norm(vec - sk.offsets[j])) <= 0.1 * norm + tol_unit)
+    if not matches or np.mean(matches) < 0.8:
+        return motion
+    offsets = sk.offsets.copy()
+    offsets[joints] = 0.0
+    skeleton = BvhSkeleton(names=list(sk.names), parents=list(sk.parents), offsets=offsets,
+                           channels=[list(c) for c in sk.channels])
+    return BvhMotion(skeleton=skeleton, frame_time=motion.frame_time, motion=motion.motion)
+
+
+#: Per side, how far (metres) the DAZ shoulder joints are moved outwards
+#: (:func:`widen_daz_shoulders`).
+DAZ_SHOULDER_WIDEN_M = 0.058
+
+
+def widen_daz_shoulders(motion: BvhMotion, per_side_m: float = DAZ_SHOULDER_WIDEN_M) -> BvhMotion:
+    """Move the DAZ shoulder joints outwards along the (motionless) collar's x axis.
+
+    The DAZ figure puts its shoulder joints 0.229 m apart (shoulder width /
+    mid-hip-to-mid-shoulder = 0.49), against 0.71-0.80 for every other source
+    here (CC 0.74, CMU ASF 0.71, expmap 0.80); 0.058 m per side brings it to
+    0.74. The collars carry no motion (channels < 1e-9), so this is a fixed
+    lateral shift in the chest frame. Returns a new motion.
+    """
+    sk = motion.skeleton
+    offsets = sk.offsets.copy()
+    for name, sign in (("lShldr", 1.0), ("rShldr", -1.0)):
+        offsets[sk.index(name), 0] += sign * per_side_m * 100.0   # file units: cm
+    skeleton = BvhSkeleton(names=list(sk.names), parents=list(sk.parents), offsets=offsets,
+                           channels=[list(c) for c in sk.channels])
+    return BvhMotion(skeleton=skeleton, frame_time=motion.frame_time, motion=motion.motion)
+
+
+def _unit_scale(sk: BvhSkeleton) -> float:
+    """Rough file units per metre from the largest offset (a bone is ~0.2-0.5 m)."""
+    big = float(np.max(np.linalg.norm(sk.offsets, axis=-1)))
+    return 1.0 if big < 2.0 else 100.0
 
 
 def repair_cmu_bvh(motion: BvhMotion) -> BvhMotion:
@@ -300,19 +424,26 @@ def bvh_to_coco(motion: BvhMotion, repair: bool = True) -> tuple[np.ndarray, str
         raise ValueError(f"BVH file with {source} joint names: units unknown, not supported")
     if source == "cmu_bvh" and repair:
         motion = repair_cmu_bvh(motion)
+    if source == "reactidle":
+        motion = fix_absolute_translations(motion)
+    if source == "daz_bvh" and repair:
+        motion = widen_daz_shoulders(motion)
     body_names = list(m.body.values())
     extra = [m.head] + ([m.head_end] if m.head_end else []) + list(m.eyes or ())
     pos, rot = bvh_transforms(motion, body_names + extra)
     pos = pos * m.metres_per_unit
     named = {n: pos[:, k] for k, n in enumerate(body_names + extra)}
     if m.eyes is not None:
-        origin, fwd, left, up = head_frame_from_eyes(named[m.head], named[m.eyes[0]], named[m.eyes[1]])
+        origin, fwd, left, up = head_frame_from_eyes(named[m.head], named[m.eyes[0]], named[m.eyes[1]],
+                                                     m.eye_elevation_deg)
         points = face_landmarks(origin, fwd, left, up)
-        points["left_eye"] = named[m.eyes[0]] + CC_EYE_FORWARD_M * fwd
-        points["right_eye"] = named[m.eyes[1]] + CC_EYE_FORWARD_M * fwd
+        if m.eye_joints_are_landmarks:
+            points["left_eye"] = named[m.eyes[0]] + CC_EYE_FORWARD_M * fwd
+            points["right_eye"] = named[m.eyes[1]] + CC_EYE_FORWARD_M * fwd
     else:
         fwd, left, up = head_frame_from_rotation(rot[:, len(body_names)], m)
-        points = face_landmarks(_cmu_eye_origin(named[m.head_end], fwd, left, up), fwd, left, up)
+        points = face_landmarks(_cmu_eye_origin(named[m.head_end], fwd, left, up, m.eyes_from_head_end_m),
+                                fwd, left, up)
     points.update({c: named[j] for c, j in m.body.items()})
     return y_up_to_z_up(assemble_coco(points)), source
 
@@ -329,4 +460,25 @@ def amc_to_coco(motion: AmcMotion) -> np.ndarray:
     fwd, left, up = head_frame_from_rotation(rot[:, names.index(m.head_end)], m)
     points = face_landmarks(_cmu_eye_origin(named[m.head_end], fwd, left, up), fwd, left, up)
     points.update({c: named[j] for c, j in m.body.items()})
+    return y_up_to_z_up(assemble_coco(points))
+
+
+def expmap_to_coco(values: np.ndarray, skeleton: "_expmap.ExpmapSkeleton", repair: bool = True) -> np.ndarray:
+    """Virtual COCO-17 landmarks (F, 17, 3) of a CMU expmap motion, metres, world z up.
+
+    values: (F, 117) rows of the motion file. The zero-length thorax and wrist
+    bones are re-inserted first unless ``repair`` is False
+    (:func:`video3d.mocap.expmap.repair_skeleton`). The head frame is the
+    global rotation of the head bone (rest: forward +z, up +y), the eyes 8 cm
+    in front of its end, as for the other CMU rigs.
+    """
+    m = CMU_EXPMAP_MAPPING
+    sk = _expmap.repair_skeleton(skeleton) if repair else skeleton
+    pos, rot = _expmap.forward_kinematics(values, sk)
+    pos = pos * sk.metres_per_unit
+    named = {c: pos[:, int(j)] for c, j in m.body.items()}
+    head_rot = np.swapaxes(rot[:, int(m.head)], -1, -2)   # row-vector -> column-vector convention
+    fwd, left, up = head_frame_from_rotation(head_rot, m)
+    points = face_landmarks(_cmu_eye_origin(pos[:, int(m.head_end)], fwd, left, up), fwd, left, up)
+    points.update(named)
     return y_up_to_z_up(assemble_coco(points))

@@ -10,6 +10,9 @@ from video3d.errors import UserError
 #: validation measures unseen people, unseen cameras and unseen conversions.
 DEFAULT_VAL_SUBJECTS = ("7", "11", "131")
 
+REACTIDLE_CITATION = ("ReActIdle (MIT licence): E. Atxa Landa et al., Evaluating Idle Animation "
+                      "Believability: a User Perspective, arXiv:2509.05023, 2025.")
+
 CMU_ACKNOWLEDGEMENT = ("The data used in this project was obtained from mocap.cs.cmu.edu. "
                        "The database was created with funding from NSF EIA-0196217.")
 
@@ -42,3 +45,31 @@ def load_h36m_split(path_3d: str | Path, path_2d: str | Path, cameras: str | Pat
     train = [s for s in seqs if s.subject in TRAIN_SUBJECTS]
     test = [s for s in seqs if s.subject in TEST_SUBJECTS]
     return train, test
+
+
+def load_mocap_parts(root: str | Path | None, sources: str | tuple[str, ...] | None = None,
+                     splits_file: str | Path | None = None, val_subjects: tuple[str, ...] | None = None):
+    """Every clip of the selected sources, split into train/validation/test by the split definition.
+
+    Returns (parts {"train", "validation", "test"} -> clips, split definition,
+    root). ``val_subjects`` replaces the validation rules (legacy
+    ``--val-subjects``); test clips never train either way.
+    """
+    from video3d.mocap.clips import default_mocap_root, load_mocap_dir, resolve_sources
+    from video3d.train.splits import load_splits, with_validation_subjects
+
+    keys = resolve_sources(sources)
+    root = Path(root) if root else default_mocap_root()
+    if root is None or not Path(root).is_dir():
+        raise UserError("no mocap data: pass --mocap PATH or set VIDEO3D_MOCAP "
+                        "(e.g. ../shared/data/mocap)")
+    clips = load_mocap_dir(root, sources=keys)
+    if not clips:
+        raise UserError(f"no clips of sources {', '.join(keys)} found under {root}")
+    defn = load_splits(splits_file)
+    if val_subjects:
+        defn = with_validation_subjects(defn, val_subjects)
+    parts = defn.split(clips)
+    if not parts["train"]:
+        raise UserError(f"every clip under {root} is held out; nothing to train on")
+    return parts, defn, Path(root)

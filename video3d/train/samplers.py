@@ -24,6 +24,33 @@ from video3d.keypoints import coco_to_h36m, normalize_screen
 from video3d.lift.windows import pad_edges
 
 
+#: Training weight of a source = its minutes, capped at these values (minutes;
+#: "default" for sources not listed). ReActIdle (47 min of people standing)
+#: would otherwise dominate; docs/training_data.md.
+DEFAULT_SOURCE_CAPS: dict[str, float] = {"default": 12.0, "reactidle": 4.0}
+
+
+def source_weights(clips: list, caps: dict[str, float] | None = None) -> tuple[np.ndarray, dict[str, dict]]:
+    """Per-clip sampling probabilities: source weight min(minutes, cap), shared by frames within a source.
+
+    clips: objects with ``source``, ``fps`` and ``landmarks_coco`` (T, 17, 3).
+    Returns (p (N,) summing to 1, {source: {"minutes", "weight_minutes", "share"}}).
+    """
+    caps = dict(DEFAULT_SOURCE_CAPS if caps is None else caps)
+    frames = np.array([len(c.landmarks_coco) for c in clips], dtype=np.float64)
+    minutes: dict[str, float] = {}
+    for c, n in zip(clips, frames):
+        minutes[c.source] = minutes.get(c.source, 0.0) + n / c.fps / 60.0
+    weight = {s: min(m, caps.get(s, caps.get("default", np.inf))) for s, m in minutes.items()}
+    src_frames = {s: sum(n for c, n in zip(clips, frames) if c.source == s) for s in minutes}
+    p = np.array([weight[c.source] * n / src_frames[c.source] for c, n in zip(clips, frames)])
+    total = p.sum()
+    p = p / total
+    info = {s: {"minutes": round(minutes[s], 2), "weight_minutes": round(weight[s], 2),
+                "share": round(weight[s] / total, 3)} for s in minutes}
+    return p, info
+
+
 @dataclass
 class SynthesisConfig:
     """How mocap becomes training samples (all distributions in docs/training_data.md)."""
@@ -33,6 +60,8 @@ class SynthesisConfig:
     augment: augment.AugmentConfig = field(default_factory=augment.AugmentConfig)
     #: fraction of samples with perfect (ground-truth) 2D.
     clean_fraction: float = 0.3
+    #: per-source caps of the sampling weight in minutes (:func:`source_weights`).
+    source_cap_minutes: dict = field(default_factory=lambda: dict(DEFAULT_SOURCE_CAPS))
 
 
 def film(landmarks_world: np.ndarray, rng: np.random.Generator, cfg: SynthesisConfig, noisy: bool
@@ -70,8 +99,11 @@ class MocapSampler:
         self.window = window
         self.cfg = cfg or SynthesisConfig()
         self.rng = np.random.default_rng(seed)
-        lengths = np.array([len(c) for c in self.clips], dtype=np.float64)
-        self.p = lengths / lengths.sum()
+        if all(hasattr(c, "source") for c in clips):
+            self.p, self.sources = source_weights(clips, self.cfg.source_cap_minutes)
+        else:
+            lengths = np.array([len(c) for c in self.clips], dtype=np.float64)
+            self.p, self.sources = lengths / lengths.sum(), {}
 
     def _motion(self) -> np.ndarray:
         """An augmented (window, 17, 3) world-frame landmark window (docs/training_data.md)."""
@@ -134,6 +166,8 @@ class EvalSequence:
     keypoints_2d: np.ndarray
     image_size: tuple[int, int]
     joints_3d_camera: np.ndarray
+    source: str = ""
+    action: str = ""
 
 
 def make_eval_sequences(clips: list, cameras_per_clip: int, noisy: bool, seed: int = 1234,
@@ -157,5 +191,6 @@ def make_eval_sequences(clips: list, cameras_per_clip: int, noisy: bool, seed: i
             for k in range(cameras_per_clip):
                 kp, size, target = film(lm, rng, cfg, noisy)
                 out.append(EvalSequence(f"{clip.name}/seg{seg}/cam{k}", clip.name, kp.astype(np.float32), size,
-                                        target.astype(np.float32)))
+                                        target.astype(np.float32), getattr(clip, "source", ""),
+                                        getattr(clip, "action", "")))
     return out

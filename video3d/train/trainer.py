@@ -141,12 +141,17 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
         lifter = Lifter(model, {**card_base, "sha256": ""}, device)
         val = evaluate(lifter, val_sequences) if val_sequences else {"overall": {"mpjpe": float("nan")}}
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in val["overall"].items()},
+                  **({"val_source_mean_mpjpe": val["source_mean"]["mpjpe"]} if "source_mean" in val else {}),
                   "lr": scheduler.get_last_lr()[0], "train_seconds": round(train_seconds, 1)}
         history.append(record)
-        score = val["overall"]["mpjpe"]
+        # model selection: validation only; the mean over sources when the sequences carry sources
+        score = val.get("source_mean", val["overall"])["mpjpe"]
         if not math.isfinite(score) or score < best:
             best = score if math.isfinite(score) else best
-            card = save_weights(model, out / cfg.name, {**card_base, "metrics": {"validation_during_training": val["overall"]},
+            card = save_weights(model, out / cfg.name, {**card_base, "metrics": {"validation_during_training": {
+                                    **val["overall"], "selected_on": "source_mean mpjpe" if "source_mean" in val else "mpjpe",
+                                    **({"source_mean": val["source_mean"], "by_source": val["by_source"]}
+                                       if "source_mean" in val else {})}},
                                                          "history": history})
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best, "history": history,
