@@ -86,7 +86,8 @@ Person = Annotated[str, typer.Option(
          "or all (everyone, with identities: people.npz).")]
 Fov = Annotated[float, typer.Option(
     help="Camera field of view across the long image side, degrees (root trajectory).")]
-Viewer = Annotated[bool, typer.Option("--viewer/--no-viewer", help="Write viewer.html (interactive 3D page).")]
+Viewer = Annotated[bool, typer.Option(
+    "--viewer/--no-viewer", help="Write viewer.html (interactive 3D page; batch: also index.html).")]
 BonesOpt = Annotated[BonesMode, typer.Option(
     metavar="MODE", help="consistent (one length per bone for the whole clip) or raw (as lifted).")]
 Fuse = Annotated[bool, typer.Option(
@@ -206,7 +207,7 @@ def batch(
     fov: Fov = 60.0,
     device: Device = "auto",
     render: Render = True,
-    viewer: Annotated[bool, typer.Option("--viewer/--no-viewer", help="viewer.html per video and index.html.")] = True,
+    viewer: Viewer = True,
     flip: Flip = True,
     smooth_2d: Smooth2D = Smoothing.none,
     smooth_3d: Smooth3D = Smoothing.none,
@@ -291,11 +292,11 @@ def train(
     h36m_cameras: Annotated[Optional[Path], typer.Option(
         help="Optional camera JSON for Human3.6M (else recovered by DLT).")] = None,
     val_subjects: Annotated[Optional[str], typer.Option(
-        help="Override the validation part with these subjects (default: video3d/train/splits.json).")] = None,
+        help="Override the validation part with these subjects (default: the splits.json shipped in video3d/train).")] = None,
     sources: Annotated[str, typer.Option(
         help="Mocap sources: comma-separated cmu, daz, expmap, reactidle, all (or source keys).")] = "all",
     splits: Annotated[Optional[Path], typer.Option(
-        help="Split definition JSON (default: video3d/train/splits.json).")] = None,
+        help="Split definition JSON (default: the splits.json shipped in video3d/train).")] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     steps_per_epoch: Annotated[int, typer.Option(
         help="Optimiser steps per epoch (samples are synthesised on the fly).")] = 200,
@@ -316,7 +317,7 @@ def train(
         help="Start from these weights; a model of another window length is resized.")] = None,
     sample_cache: Annotated[int, typer.Option(
         help="Draw training samples from a pool of this many, synthesised once and cached "
-             "(~/.cache/video3d/samples); 0 = synthesise every sample on the fly.")] = 0,
+             "(in the video3d cache folder); 0 = synthesise every sample on the fly.")] = 0,
 ) -> None:
     """Train a lifter on mocap (synthesised 2D) or on Human3.6M.
 
@@ -339,7 +340,7 @@ def evaluate_cmd(
     sources: Annotated[str, typer.Option(
         help="Mocap sources: comma-separated cmu, daz, expmap, reactidle, all.")] = "all",
     splits: Annotated[Optional[Path], typer.Option(
-        help="Split definition JSON (default: video3d/train/splits.json).")] = None,
+        help="Split definition JSON (default: the splits.json shipped in video3d/train).")] = None,
     val_subjects: Annotated[Optional[str], typer.Option(
         help="Evaluate these subjects instead of --split (legacy).")] = None,
     h36m_3d: Annotated[Optional[Path], typer.Option(help="Evaluate on Human3.6M S9/S11 instead.")] = None,
@@ -353,7 +354,7 @@ def evaluate_cmd(
     flip: Flip = True,
     per_clip: Annotated[bool, typer.Option("--per-clip/--no-per-clip", help="Show per-clip rows.")] = True,
     json_out: Annotated[Optional[Path], typer.Option(
-        "--json", help="Metrics JSON (default for mocap: docs/eval_<weights>[_validation].json).")] = None,
+        "--json", help="Metrics JSON (default for mocap: eval_NAME.json in docs/, _validation added for that split).")] = None,
     update_card: Annotated[bool, typer.Option(
         "--update-card", help="Record the overall metrics in the weights' model card.")] = False,
 ) -> None:
