@@ -113,7 +113,10 @@ def test_shared_multicam_check(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads(out.read_text())
     assert {"settings", "lifters", "multicam", "summary"} <= set(report)
-    assert set(report["summary"]) == {"ampose-cmu", "ampose-cmu+bones", MEDIAPIPE, MEDIAPIPE + "+bones"}
+    from video3d.models.registry import get_lifter
+
+    name = get_lifter("ampose").default_weights
+    assert set(report["summary"]) == {name, name + "+bones", name + "+fused+bones", MEDIAPIPE, MEDIAPIPE + "+bones"}
     people = report["multicam"]["people"]
     assert len(people) == 2 and report["multicam"]["primary"] in people
     for person in people.values():
@@ -126,5 +129,6 @@ def test_shared_multicam_check(tmp_path):
                 assert 20.0 < m["p_mpjpe_mm"] < 250.0
     for m in report["summary"].values():
         assert m["p_mpjpe_mm"] is not None and m["bone_std_mm_multicam"] is not None
-    assert report["summary"]["ampose-cmu+bones"]["bone_std_mm_multicam"] < 0.01
+    assert report["summary"][name + "+bones"]["bone_std_mm_multicam"] < 0.01
+    assert report["summary"][name + "+fused+bones"]["bone_std_mm_multicam"] < 0.01
     assert "Real-video check" in res.stdout
