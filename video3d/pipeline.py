@@ -51,11 +51,13 @@ class RunOptions:
     pose_checkpoint: str | None = None
     det_config: str | None = None
     det_checkpoint: str | None = None
+    sequential: bool = False  # render both videos in this process (no render child); outputs are identical
 
     def settings_key(self) -> dict:
         """The options that change outputs (used to key the batch manifest)."""
         d = dict(self.__dict__)
         d.pop("device")
+        d.pop("sequential")
         return d
 
 
@@ -190,7 +192,11 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
         timings["export"] = time.perf_counter() - t
         if options.render:
             t = time.perf_counter()
-            files += render_videos(video, info, seq, staging, options, progress)
+            if options.sequential:
+                files += render_videos(video, info, seq, staging, options, progress)
+            else:
+                from video3d.render.worker import render_videos_concurrent
+                files += render_videos_concurrent(video, info, seq, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
         if options.viewer:
             from video3d.viewer import write_viewer
