@@ -132,7 +132,14 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions) -> Pos
 
 def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path, options: RunOptions,
                   progress: StageProgress) -> list[Path]:
-    """Second pass: MHFormer-style overlay and the standalone 3D animation."""
+    """Second pass: MHFormer-style overlay and the standalone 3D animation.
+
+    Unless ``options.sequential``, the 3D animation is rendered in a child
+    process at the same time (`video3d.render.worker`; identical files).
+    """
+    if not options.sequential:
+        from video3d.render.worker import render_videos_concurrent
+        return render_videos_concurrent(video, info, seq, out_dir, options, progress)
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
 
@@ -192,11 +199,7 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
         timings["export"] = time.perf_counter() - t
         if options.render:
             t = time.perf_counter()
-            if options.sequential:
-                files += render_videos(video, info, seq, staging, options, progress)
-            else:
-                from video3d.render.worker import render_videos_concurrent
-                files += render_videos_concurrent(video, info, seq, staging, options, progress)
+            files += render_videos(video, info, seq, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
         if options.viewer:
             from video3d.viewer import write_viewer

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -35,10 +36,12 @@ _JOIN_TIMEOUT_S = 5.0
 
 
 def render_skeleton_video(path: Path, fps: float, poses_world: np.ndarray, max_height: int,
-                          frame_size: tuple[int, int]) -> None:
+                          frame_size: tuple[int, int], check: Callable[[], None] | None = None) -> None:
     """Write the standalone 3D animation for ``poses_world`` (T, 17, 3) to ``path``.
 
     Uses the same `OverlayCompositor.skeleton_frame` as the sequential path.
+    ``check`` is called before every frame and may raise to abort (the file is
+    then not written).
     """
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
@@ -46,6 +49,8 @@ def render_skeleton_video(path: Path, fps: float, poses_world: np.ndarray, max_h
     comp = OverlayCompositor(frame_size=frame_size, max_height=max_height)
     with VideoWriter(path, fps, comp.skeleton_size) as sk:
         for t in range(len(poses_world)):
+            if check is not None:
+                check()
             sk.write(comp.skeleton_frame(poses_world[t]))
 
 
@@ -56,9 +61,14 @@ def _main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which terminates us
     path, fps, max_height, w, h = argv
+    parent = os.getppid()
     poses = np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False)
+
+    def parent_alive() -> None:  # the parent was killed outright (SIGKILL): stop, do not finish alone
+        if os.getppid() != parent:
+            raise RuntimeError("parent process exited")
     try:
-        render_skeleton_video(Path(path), float(fps), poses, int(max_height), (int(w), int(h)))
+        render_skeleton_video(Path(path), float(fps), poses, int(max_height), (int(w), int(h)), parent_alive)
     except Exception as exc:  # noqa: BLE001 - one line for the parent's error message
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
