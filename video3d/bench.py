@@ -60,7 +60,7 @@ def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_
     load["after_run"] = os.getloadavg()[0]
     t = res.timings
     end_to_end = t["total"]
-    render_s = t.get("decode+render", float("nan"))
+    render_s = t.get("decode+render", 0.0)
     out = {
         "video": str(video), "frames": n, "resolution": f"{info.width}x{info.height}", "fps_source": info.fps,
         "lifter": model.name, "device": str(model.device), "render": render,
@@ -76,8 +76,8 @@ def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_
             "decode+detect": n / t["decode+detect"],
             "decode+detect_alone": n / detect_only_s,
             "lift": n / t["lift"],
-            "render+encode": n / max(1e-9, render_s - decode_s),
-            "decode+render+encode": n / render_s,
+            "render+encode": n / max(1e-9, render_s - decode_s) if render else None,
+            "decode+render+encode": n / render_s if render else None,
             "end_to_end": n / end_to_end,
         },
         "seconds": {**t, "decode_only": decode_s, "decode+detect_alone": detect_only_s},
@@ -95,7 +95,7 @@ def print_bench(res: dict) -> None:
     table.add_column("frames/s", justify="right")
     table.add_column("ms/frame", justify="right")
     for k, v in res["frames_per_s"].items():
-        if v == v:  # NaN: stage not run (--no-render)
+        if v is not None:  # None: stage not run (--no-render)
             table.add_row(k, f"{v:.1f}", f"{1000 / v:.1f}")
     console.print(table)
     if "ratio_to_decode_detect" in res:
