@@ -16,12 +16,23 @@ import torch
 
 from video3d.io.video import iter_frames, probe
 from video3d.lift.lifter import Lifter
-from video3d.pipeline import RunOptions, run_video
+from video3d.pipeline import RunOptions, detect_2d, run_video
+from video3d.progress import StageProgress
 from video3d.progress import report_console as console
 
 
-def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_frames: int | None = None) -> dict:
-    """Returns frames/s per stage, end to end, and the machine it ran on."""
+def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_frames: int | None = None,
+              render: bool = True, sequential: bool = False) -> dict:
+    """Returns frames/s per stage, end to end, and the machine it ran on.
+
+    Reports ``ratio_to_decode_detect`` = end-to-end seconds / seconds of the
+    run's own decode+detect stage (nothing else of the pipeline runs during
+    it, in either mode): the figure least sensitive to other load on the
+    machine. Also measures decode + detection alone in a separate pass before
+    the run (``ratio_to_separate_decode_detect``; on a shared machine the two
+    passes can see very different load). The load average (1 min) is recorded
+    before every measured pass.
+    """
     info = probe(video)
     src = video
     tmp = tempfile.TemporaryDirectory(prefix="video3d-bench-")
@@ -34,28 +45,42 @@ def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_
                     break
                 w.write(f)
         info = probe(src)
+    load = {"before_decode": os.getloadavg()[0]}
     t0 = time.perf_counter()
     n = sum(1 for _ in iter_frames(src, info))
     decode_s = time.perf_counter() - t0
+    options = RunOptions(lifter=lifter, device=device, render=render, sequential=sequential)
+    load["before_detect_only"] = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    detect_2d(src, info, options, StageProgress(None))
+    detect_only_s = time.perf_counter() - t0
     model = Lifter.load(lifter, None, device)
-    res = run_video(src, Path(tmp.name) / "out", RunOptions(lifter=lifter, device=device), lifter=model)
+    load["before_run"] = os.getloadavg()[0]
+    res = run_video(src, Path(tmp.name) / "out", options, lifter=model)
+    load["after_run"] = os.getloadavg()[0]
     t = res.timings
     end_to_end = t["total"]
+    render_s = t.get("decode+render", 0.0)
     out = {
         "video": str(video), "frames": n, "resolution": f"{info.width}x{info.height}", "fps_source": info.fps,
-        "lifter": model.name, "device": str(model.device),
+        "lifter": model.name, "device": str(model.device), "render": render,
+        "mode": "sequential" if sequential else "concurrent",
+        "load_average_1min": load,
+        "ratio_to_decode_detect": end_to_end / t["decode+detect"],
+        "ratio_to_separate_decode_detect": end_to_end / detect_only_s,
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "processor": platform.processor() or platform.machine(), "torch": torch.__version__},
         "frames_per_s": {
             "decode": n / decode_s,
             "detect_2d": n / max(1e-9, t["decode+detect"] - decode_s),
             "decode+detect": n / t["decode+detect"],
+            "decode+detect_alone": n / detect_only_s,
             "lift": n / t["lift"],
-            "render+encode": n / max(1e-9, t["decode+render"] - decode_s),
-            "decode+render+encode": n / t["decode+render"],
+            "render+encode": n / max(1e-9, render_s - decode_s) if render else None,
+            "decode+render+encode": n / render_s if render else None,
             "end_to_end": n / end_to_end,
         },
-        "seconds": {**t, "decode_only": decode_s},
+        "seconds": {**t, "decode_only": decode_s, "decode+detect_alone": detect_only_s},
     }
     tmp.cleanup()
     return out
@@ -70,8 +95,14 @@ def print_bench(res: dict) -> None:
     table.add_column("frames/s", justify="right")
     table.add_column("ms/frame", justify="right")
     for k, v in res["frames_per_s"].items():
-        table.add_row(k, f"{v:.1f}", f"{1000 / v:.1f}")
+        if v is not None:  # None: stage not run (--no-render)
+            table.add_row(k, f"{v:.1f}", f"{1000 / v:.1f}")
     console.print(table)
+    if "ratio_to_decode_detect" in res:
+        load = res["load_average_1min"]
+        console.print(f"{res['mode']}, render {'on' if res['render'] else 'off'}: end to end = "
+                      f"{res['ratio_to_decode_detect']:.2f} x decode+detect alone; "
+                      f"load average {load['before_run']:.1f} (machine has {res['machine']['cpu_count']} CPUs)")
 
 
 def smoothing_benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto",

@@ -421,6 +421,8 @@ def bench(
     frames: Optional[int] = typer.Option(None, help="Use only the first N frames."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
     smoothing: bool = typer.Option(False, "--smoothing", help="Instead: jitter and lag of every smoothing option."),
+    render: bool = typer.Option(True, "--render/--no-render", help="Include writing overlay.mp4 and skeleton3d.mp4."),
+    sequential: bool = typer.Option(False, "--sequential", help="Render both videos in one process (the reference path)."),
 ) -> None:
     """Throughput of decode, detection, lifting, rendering and end to end (frames/s).
 
@@ -434,7 +436,7 @@ def bench(
         res = smoothing_benchmark(video, lifter=lifter, device=device, max_frames=frames)
         print_smoothing(res)
     else:
-        res = benchmark(video, lifter=lifter, device=device, max_frames=frames)
+        res = benchmark(video, lifter=lifter, device=device, max_frames=frames, render=render, sequential=sequential)
         print_bench(res)
     if json_out:
         json_out.write_text(json.dumps(res, indent=2))

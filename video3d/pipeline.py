@@ -54,11 +54,13 @@ class RunOptions:
     det_checkpoint: str | None = None
     fov_deg: float = 60.0  # long-side field of view for the root trajectory (video3d.lift.trajectory)
     fuse_detector_3d: bool = True  # average with the detector's own 3D when it gives one (video3d.lift.fusion)
+    sequential: bool = False  # render both videos in this process (no render child); outputs are identical
 
     def settings_key(self) -> dict:
         """The options that change outputs (used to key the batch manifest)."""
         d = dict(self.__dict__)
         d.pop("device")
+        d.pop("sequential")
         return d
 
 
@@ -144,7 +146,14 @@ def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
 
 def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path, options: RunOptions,
                   progress: StageProgress) -> list[Path]:
-    """Second pass: MHFormer-style overlay (with the source's audio track) and the standalone 3D animation."""
+    """Second pass: MHFormer-style overlay (with the source's audio track) and the standalone 3D animation.
+
+    Unless ``options.sequential``, the 3D animation is rendered in a child
+    process at the same time (`video3d.render.worker`; identical files).
+    """
+    if not options.sequential:
+        from video3d.render.worker import render_videos_concurrent
+        return render_videos_concurrent(video, info, seq, out_dir, options, progress)
     from video3d.io.writer import VideoWriter
     from video3d.render.composite import OverlayCompositor
     from video3d.render.view3d import frame_counter
