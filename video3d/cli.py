@@ -179,10 +179,13 @@ def lift(
     inputs = [read_lift_input(f, format) for f in files]  # validate everything before writing anything
     ensure_writable_dir(out)
     model = Lifter.load(lifter, weights, device)
-    for inp in inputs:
-        pose = model.lift(inp.keypoints, inp.image_size, flip=flip)
-        path = write_lift_output(out, inp, pose, model.name, model.sha256)
-        console.print(f"{inp.path.name}: {len(pose)} frames -> {path}")
+    with stage_progress() as progress:
+        for inp in inputs:
+            progress.start(f"lift {inp.path.stem[:20]}", None)
+            pose = model.lift(inp.keypoints, inp.image_size, flip=flip, progress=progress.update)
+            progress.finish()
+            path = write_lift_output(out, inp, pose, model.name, model.sha256)
+            console.print(f"{inp.path.name}: {len(pose)} frames -> {path}")
 
 
 # ---------------------------------------------------------------- train / eval
@@ -252,25 +255,13 @@ def evaluate_cmd(
 @export_app.command("bvh")
 def export_bvh_cmd(
     keypoints: Path = typer.Argument(..., help="keypoints.npz written by `video3d run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .bvh (default: beside the input)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .bvh (default: skeleton.bvh beside a keypoints.npz, as `run --export bvh` names it)."),
 ) -> None:
     """Fit joint rotations to the 3D joints and write a BVH (Y-up, centimetres)."""
-    import numpy as np
+    from video3d.export.bvh import export_bvh_file
 
-    from video3d.export.bvh import export_bvh
-
-    if not keypoints.is_file():
-        raise UserError(f"input not found: {keypoints}")
-    try:
-        with np.load(keypoints, allow_pickle=False) as z:
-            world, fps = z["keypoints_3d_world"], float(z["fps"])
-    except KeyError as e:
-        raise UserError(f"{keypoints}: missing key {e} (expected a keypoints.npz from `video3d run`)") from None
-    except (ValueError, OSError) as e:
-        raise UserError(f"{keypoints}: not a readable .npz file ({e})") from None
-    path = out or keypoints.with_suffix(".bvh")
-    export_bvh(path, world, fps)
-    console.print(f"wrote {path}")
+    info = export_bvh_file(keypoints, out)
+    console.print(f"wrote {info.path}")
 
 
 # ---------------------------------------------------------------- bench / demo
@@ -318,10 +309,16 @@ _CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ i
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: one-line errors, exit codes 0/1/2/130."""
+    """Console-script entry point: one-line errors, exit codes 0/1/2, 130/143/129 (SIGINT/TERM/HUP)."""
+    from video3d.interrupts import Interrupted, signals_interrupt
+
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
+        with signals_interrupt():  # SIGTERM / SIGHUP clean up like Ctrl-C
+            rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
         return rv if isinstance(rv, int) else 0
+    except Interrupted as e:
+        console.print(f"interrupted ({e.name}): unfinished outputs removed, earlier results kept", highlight=False)
+        return e.exit_code
     except typer.Exit as e:
         return e.exit_code
     except _CLICK_EXCEPTION as e:  # usage errors (unknown option, bad value): usage + message, exit 2
