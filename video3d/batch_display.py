@@ -36,7 +36,7 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
             if result.status == "failed":
                 progress.console.print(f"[red]failed[/] {name}: {result.error}", highlight=False)
 
-    with Live(progress, console=console, refresh_per_second=4):
+    with Live(progress, console=console, refresh_per_second=4, transient=True):  # the table below stays
         results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event)
     return show_results(results, out)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -43,7 +44,7 @@ def _global(debug: bool = typer.Option(False, "--debug", help="Show tracebacks f
 # ---------------------------------------------------------------- run
 @app.command()
 def run(
-    video: Path = typer.Argument(..., help="Input video file."),
+    video: Path = typer.Argument(..., help="Input video file.", readable=False),
     out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder; results go to OUT/<video stem>/."),
     lifter: str = typer.Option("ktpformer", help="2D->3D lifter: ktpformer (243-frame windows) or ampose (single frame)."),
     weights: Optional[str] = typer.Option(None, help="Lifter weights (.safetensors with its .json card); default: shipped."),
@@ -114,7 +115,7 @@ def _print_summary(result) -> None:
 # ---------------------------------------------------------------- batch
 @app.command()
 def batch(
-    input_dir: Path = typer.Argument(..., help="Folder of videos."),
+    input_dir: Path = typer.Argument(..., help="Folder of videos.", readable=False),
     out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder (one sub-folder per video)."),
     pattern: list[str] = typer.Option([], "--pattern", help="Glob(s) to match; default: common video extensions."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Search sub-folders too."),
@@ -155,7 +156,7 @@ def batch(
 # ---------------------------------------------------------------- lift
 @app.command()
 def lift(
-    input: Path = typer.Argument(..., help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them."),
+    input: Path = typer.Argument(..., help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them.", readable=False),
     format: str = typer.Option("h36m", "--format", help="Joint order of 'keypoints': h36m, coco or blazepose."),
     lifter: str = typer.Option("ktpformer", help="ktpformer or ampose."),
     weights: Optional[str] = typer.Option(None, help="Weights file (default: shipped)."),
@@ -173,6 +174,8 @@ def lift(
 
     if not input.exists():
         raise UserError(f"input not found: {input}")
+    if input.is_dir() and not os.access(input, os.R_OK | os.X_OK):
+        raise UserError(f"cannot read input folder {input}: permission denied")
     files = sorted(input.glob("*.npz")) if input.is_dir() else [input]
     if not files:
         raise UserError(f"no .npz files in {input}")
@@ -254,7 +257,7 @@ def evaluate_cmd(
 # ---------------------------------------------------------------- export
 @export_app.command("bvh")
 def export_bvh_cmd(
-    keypoints: Path = typer.Argument(..., help="keypoints.npz written by `video3d run`."),
+    keypoints: Path = typer.Argument(..., help="keypoints.npz written by `video3d run`.", readable=False),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .bvh (default: skeleton.bvh beside a keypoints.npz, as `run --export bvh` names it)."),
 ) -> None:
     """Fit joint rotations to the 3D joints and write a BVH (Y-up, centimetres)."""
@@ -308,28 +311,46 @@ def make_demo(out: Path = typer.Option(Path("demo_videos/demo_walk.mp4"), "--out
 _CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _interrupt_cause(e: BaseException):
+    """The Interrupted behind an exception typer/click raised in its place, if any."""
+    from video3d.interrupts import Interrupted
+
+    seen = e.__cause__ or e.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen if isinstance(seen, Interrupted) else Interrupted()
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _interrupted(e) -> int:
+    """One line for Ctrl-C / SIGTERM / SIGHUP; exit code 128 + signal number."""
+    console.print(f"interrupted ({e.name}): unfinished outputs removed, earlier results kept", highlight=False)
+    return e.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, exit codes 0/1/2, 130/143/129 (SIGINT/TERM/HUP)."""
     from video3d.interrupts import Interrupted, signals_interrupt
 
     try:
-        with signals_interrupt():  # SIGTERM / SIGHUP clean up like Ctrl-C
+        with signals_interrupt() as stop:  # SIGTERM / SIGHUP clean up like Ctrl-C
             rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
+        if stop.signal is not None:  # typer >= 0.29 returns 130 for a KeyboardInterrupt
+            return _interrupted(stop.signal)
         return rv if isinstance(rv, int) else 0
     except Interrupted as e:
-        console.print(f"interrupted ({e.name}): unfinished outputs removed, earlier results kept", highlight=False)
-        return e.exit_code
+        return _interrupted(e)
     except typer.Exit as e:
-        return e.exit_code
+        cause = _interrupt_cause(e)
+        return _interrupted(cause) if cause is not None else e.exit_code
     except _CLICK_EXCEPTION as e:  # usage errors (unknown option, bad value): usage + message, exit 2
         e.show()
         return e.exit_code
-    except typer.Abort:
-        console.print("aborted")
-        return 130
+    except typer.Abort as e:  # older typer/click turn KeyboardInterrupt into Abort
+        return _interrupted(_interrupt_cause(e) or Interrupted())
     except KeyboardInterrupt:
-        console.print("interrupted")
-        return 130
+        return _interrupted(Interrupted())
     except UserError as e:
         if _state["debug"]:
             raise

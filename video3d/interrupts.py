@@ -32,22 +32,36 @@ class Interrupted(KeyboardInterrupt):
         return signal.Signals(self.signum).name
 
 
-def _raise(signum, frame):
-    for s in HANDLED:  # clean up in peace
-        signal.signal(s, signal.SIG_IGN)
-    raise Interrupted(signum)
+class StopRecord:
+    """What :func:`signals_interrupt` saw: ``signal`` is the Interrupted raised, or None."""
+
+    def __init__(self):
+        self.signal: Interrupted | None = None
 
 
 @contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` (main thread only)."""
+def signals_interrupt() -> Iterator[StopRecord]:
+    """Within the block, SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` (main thread only).
+
+    Yields a :class:`StopRecord`, so a caller whose library swallowed the
+    exception (typer turns KeyboardInterrupt into exit code 130) still knows
+    which signal stopped the work.
+    """
+    record = StopRecord()
+
+    def _raise(signum, frame):
+        for s in HANDLED:  # clean up in peace
+            signal.signal(s, signal.SIG_IGN)
+        record.signal = Interrupted(signum)
+        raise record.signal
+
     try:
         previous = {s: signal.signal(s, _raise) for s in HANDLED}
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield record
         return
     try:
-        yield
+        yield record
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

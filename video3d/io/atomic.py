@@ -179,7 +179,10 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
         check_destination(final)  # a file may have appeared meanwhile
     except OSError as e:
         _remove(tmp)
-        err = write_error(e, tmp)
+        name = str(e.filename or "")
+        if name.startswith(str(tmp)):  # name the file as the user will look for it
+            e.filename = str(final) + name[len(str(tmp)):]
+        err = write_error(e, final)
         if err is None:
             raise
         raise err from None
