@@ -145,9 +145,11 @@ def main() -> int:
         try:
             _, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # the CLI dumps every thread's stack on SIGUSR1
+            time.sleep(3)
             proc.kill()
             _, err = proc.communicate()
-            problems.append(f"round {r}: batch did not stop within 120 s of {stop.name}")
+            problems.append(f"round {r}: batch did not stop within 120 s of {stop.name}; stacks: {err[-3000:]}")
         wait_gone(list(all_workers))  # orphaned workers exit by themselves
         rc = proc.returncode
         if "Traceback" in err or "unexpected" in err:

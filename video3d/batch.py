@@ -252,13 +252,12 @@ def _run_locked(root, out, options, patterns, recursive, workers, force, on_even
         else:
             todo.append(job)
 
-    pool = None
+    pools: list[cf.ProcessPoolExecutor] = []  # every pool started, so an interrupt stops them all
     try:
         if todo:
-            pool = _new_pool(workers, options)
-            pool = _run_pool(pool, todo, out, workers, options, finish, emit)
+            _run_pool(pools, todo, out, workers, options, finish, emit)
     finally:
-        if pool is not None:
+        for pool in pools:
             _terminate(pool)
         remove_stale(out)
         ordered = [results.get(j.name) or JobResult(j.name, str(j.video), "interrupted",
@@ -267,8 +266,9 @@ def _run_locked(root, out, options, patterns, recursive, workers, force, on_even
     return ordered
 
 
-def _run_pool(pool, todo: deque, out: Path, workers: int, options: RunOptions, finish, emit):
-    """Feed ``todo`` to the pool; survive crashed workers. Returns the (possibly new) pool."""
+def _run_pool(pools: list, todo: deque, out: Path, workers: int, options: RunOptions, finish, emit) -> None:
+    """Feed ``todo`` to a process pool; survive crashed workers. Pools started are appended to ``pools``."""
+    pool = _new_pool(pools, workers, options)
     crashes: dict[str, int] = {}
     pending: dict[cf.Future, VideoJob] = {}
     while todo or pending:
@@ -278,7 +278,7 @@ def _run_pool(pool, todo: deque, out: Path, workers: int, options: RunOptions, f
                 fut = pool.submit(_process, str(job.video), job.name, str(out))
             except (cf.process.BrokenProcessPool, RuntimeError):
                 todo.appendleft(job)
-                pool = _restart(pool, out, workers, options)
+                pool = _restart(pools, pool, out, workers, options)
                 continue
             pending[fut] = job
             emit("start", job.name, None)
@@ -305,8 +305,7 @@ def _run_pool(pool, todo: deque, out: Path, workers: int, options: RunOptions, f
                     _retry_or_fail(job, crashes, todo, finish)
             pending.clear()
             log.warning("a worker process crashed; restarting the workers")
-            pool = _restart(pool, out, workers, options)
-    return pool
+            pool = _restart(pools, pool, out, workers, options)
 
 
 def _retry_or_fail(job: VideoJob, crashes: dict, todo: deque, finish) -> None:
@@ -318,25 +317,40 @@ def _retry_or_fail(job: VideoJob, crashes: dict, todo: deque, finish) -> None:
                                     "(killed, or out of memory)"))
 
 
-def _new_pool(workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+def _new_pool(pools: list, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                   initializer=_init_worker, initargs=(options, workers))
+    pools.append(pool)
+    return pool
 
 
-def _restart(pool, out: Path, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
+def _restart(pools: list, pool, out: Path, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
     """Replace a broken pool and remove the staging its dead workers left."""
     _terminate(pool)
     remove_stale(out)
-    return _new_pool(workers, options)
+    return _new_pool(pools, workers, options)
 
 
-def _terminate(pool: cf.ProcessPoolExecutor) -> None:
-    # ProcessPoolExecutor has no public "kill now": terminate its processes
-    # (private attribute, stable since 3.8) so an interrupt stops at once.
-    for p in list((getattr(pool, "_processes", None) or {}).values()):
+def _terminate(pool: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Stop a pool now, never waiting forever (idempotent).
+
+    ProcessPoolExecutor has no public "kill now": its processes (a private
+    attribute, stable since 3.8) get SIGTERM, then SIGKILL after ``timeout``.
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
         if p.is_alive():
             p.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    thread = getattr(pool, "_executor_manager_thread", None)
+    if thread is not None and thread.is_alive():
+        thread.join(max(0.1, deadline - time.monotonic()))
 
 
 def write_summary(path: Path, results: list[JobResult]) -> None:

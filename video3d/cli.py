@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -331,8 +332,14 @@ def _interrupted(e) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, exit codes 0/1/2, 130/143/129 (SIGINT/TERM/HUP)."""
+    import faulthandler
+
     from video3d.interrupts import Interrupted, signals_interrupt
 
+    try:  # `kill -USR1 PID` prints where a stuck job is (stderr must be a real file)
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):
+        pass
     try:
         with signals_interrupt() as stop:  # SIGTERM / SIGHUP clean up like Ctrl-C
             rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
