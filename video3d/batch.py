@@ -132,20 +132,23 @@ def remove_stale_staging(out: Path) -> list[Path]:
 _worker: dict = {}
 
 
-def _init_worker(options: RunOptions, workers: int) -> None:
+def _init_worker(options: RunOptions, workers: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from video3d.progress import setup_logging
     setup_logging(quiet=True)
     import torch
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
     _worker["options"] = options
     _worker["lifter"] = None
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker whose batch was killed (SIGKILL) must not go on writing: exit once orphaned."""
+    """A worker whose batch was killed (SIGKILL) must not go on writing: exit once orphaned.
+
+    ``parent`` is the batch's PID as the batch itself saw it (asking getppid()
+    here would be too late when the batch died while this worker started).
+    """
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(1)
@@ -319,7 +322,7 @@ def _retry_or_fail(job: VideoJob, crashes: dict, todo: deque, finish) -> None:
 
 def _new_pool(pools: list, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(options, workers))
+                                  initializer=_init_worker, initargs=(options, workers, os.getpid()))
     pools.append(pool)
     return pool
 
