@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from video3d.errors import UserError
+from video3d.io.atomic import write_text_atomic
 from video3d.progress import console, make_progress, report_console
 
 log = logging.getLogger(__name__)
@@ -182,14 +183,9 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
     if json_out is None and not (h36m_3d or h36m_2d):
         json_out = Path("docs") / f"eval_{Path(model.card['path']).stem}{'' if split == 'test' else '_' + split}.json"
     if json_out:
-        import os
-
         json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(json_out.name + ".partial")
-        tmp.write_text(json.dumps({"weights": Path(model.card["path"]).name, "sha256": model.sha256,
-                                   "settings": settings, "results": results}, indent=2) + "\n")
-        os.replace(tmp, json_out)
+        write_text_atomic(json_out, json.dumps({"weights": Path(model.card["path"]).name, "sha256": model.sha256,
+                                                "settings": settings, "results": results}, indent=2) + "\n")
         log.info("wrote %s", json_out)
     if update_card:
         key = "held_out_evaluation" if split == "test" else "validation_evaluation"
@@ -202,11 +198,7 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
 
 def write_card_metrics(weights: Path, evaluation: dict, key: str = "held_out_evaluation") -> None:
     """Record held-out metrics in the model card (the weights file, and so its sha256, is unchanged)."""
-    import os
-
     card_path = weights.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card.setdefault("metrics", {})[key] = evaluation
-    tmp = card_path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, card_path)
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
