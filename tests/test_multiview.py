@@ -101,6 +101,17 @@ def test_reconstruct_noisy_outlier_view_is_dropped_and_smoothing_helps():
     assert err_raw < 0.02 and err_smooth < err_raw
 
 
+def test_frames_where_a_view_follows_someone_else_are_ignored():
+    cams = ring(4)
+    X = truth()
+    pts, sc = project_all(cams, X, noise=0.5)
+    other, _ = project_all(cams, X + np.array([1.5, 0.8, 0.0]), noise=0.5)
+    pts[1, 10:25] = other[1, 10:25]  # the tracker of view 1 switches people for 15 frames
+    rec = reconstruct(pts, sc, [c.camera for c in cams], FPS, smooth=False)
+    assert rec.ignored[1, 10:25].all() and rec.ignored.sum() == 15
+    assert np.linalg.norm(rec.points - X, axis=-1).max() < 0.02
+
+
 def test_hampel_removes_a_spike():
     x = np.sin(np.linspace(0, 3, 60))[:, None, None].repeat(3, 2)
     x[30, 0, 1] += 0.5

@@ -98,10 +98,10 @@ def associate(candidates: Sequence[Sequence[Track2D]], cameras: Sequence[Calibra
                     if V >= 3 else float("inf") for v in range(V)]
             v = int(np.argmin(rest))
             if rest[v] <= max_cost:
+                group.notes.append(f"view {v} disagrees with the others (relative reprojection error {group.cost:.2f} "
+                                   f"with it, {rest[v]:.2f} without): it shows a different person and is left out")
                 group.members[v] = None
                 group.cost = rest[v]
-                group.notes.append(f"view {v} disagrees with the others (relative reprojection error {group.cost:.2f} "
-                                   f"without it, more with it): it shows a different person and is left out")
             else:
                 group.notes.append(f"view 0 and the others disagree on who it is (relative reprojection error "
                                    f"{group.cost:.2f} > {max_cost}): check the calibration, the video order and --offset")

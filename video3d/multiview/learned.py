@@ -168,22 +168,28 @@ def evaluate(model: MultiViewRelational, pool: dict[str, np.ndarray], batch_size
             "windows": int(len(dlt))}
 
 
-def train(model: MultiViewRelational, pool: dict[str, np.ndarray], seconds: float, batch_size: int = 16,
-          lr: float = 1e-3, seed: int = 0, log: Callable[[str], None] = print,
-          val: Callable[[], float] | None = None) -> dict:
-    """Train for ``seconds`` of wall time (AdamW, cosine decay over the estimated step count)."""
+def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: float, batch_size: int = 16,
+          lr: float = 1e-3, seed: int = 0, log: Callable[[str], None] = print, wall_deadline: float | None = None,
+          every: int = 100, on_checkpoint: Callable[[int], None] | None = None) -> dict:
+    """Train for ``cpu_seconds`` of this process's CPU time (or until the ``wall_deadline`` epoch time).
+
+    AdamW; cosine decay over the step count estimated after 20 steps. ``on_checkpoint(step)``
+    is called every ``every`` steps (e.g. to save and evaluate).
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     n = len(pool["dlt"])
-    t0 = time.time()
+    c0, t0 = time.process_time(), time.time()
     step, est_steps, losses = 0, None, []
     model.train()
     while True:
-        el = time.time() - t0
-        if el > seconds:
+        used = time.process_time() - c0
+        if used > cpu_seconds or (wall_deadline is not None and time.time() > wall_deadline):
             break
         if step == 20:
-            est_steps = int(seconds / (el / 20))
+            est_cpu = cpu_seconds / (used / 20)
+            est_wall = (wall_deadline - t0) / ((time.time() - t0) / 20) if wall_deadline else est_cpu
+            est_steps = int(min(est_cpu, est_wall))
         if est_steps:
             frac = min(step / est_steps, 1.0)
             for g in opt.param_groups:
@@ -199,10 +205,16 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], seconds: floa
         opt.step()
         losses.append(loss.item())
         step += 1
-        if step % 100 == 0:
-            log(f"step {step} loss {np.mean(losses[-100:]) * 1000:.1f} mm  {time.time() - t0:.0f}s")
+        if step % every == 0:
+            log(f"step {step}/{est_steps} loss {np.mean(losses[-every:]) * 1000:.1f} mm  "
+                f"cpu {time.process_time() - c0:.0f}s wall {time.time() - t0:.0f}s")
+            if on_checkpoint is not None:
+                model.eval()
+                on_checkpoint(step)
+                model.train()
     model.eval()
-    return {"steps": step, "seconds": round(time.time() - t0, 1), "final_loss_mm": float(np.mean(losses[-100:]) * 1000)}
+    return {"steps": step, "cpu_seconds": round(time.process_time() - c0, 1), "wall_seconds": round(time.time() - t0, 1),
+            "final_loss_mm": float(np.mean(losses[-100:]) * 1000) if losses else None}
 
 
 # ----------------------------------------------------------------------------- inference

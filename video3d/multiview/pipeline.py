@@ -188,6 +188,8 @@ def result_arrays(rec: Reconstruction, points2d: np.ndarray, scores2d: np.ndarra
         "scores_2d": scores2d.astype(np.float32),
         "reprojection_error": rec.reprojection_error.astype(np.float32),
         "views_used": rec.views_used.astype(bool),
+        "ignored_frames": (rec.ignored if rec.ignored is not None
+                           else np.zeros(rec.views_used.shape[:2], bool)).astype(bool),
         "keypoints_3d_dlt": rec.dlt.astype(np.float32),
         "views": np.asarray([v.name for v in views]),
         "videos": np.asarray([v.video.name for v in views]),
@@ -406,6 +408,10 @@ def run_multiview(videos: Sequence[str | Path], calib: str | Path, out: str | Pa
                           min_score=options.min_score, max_error_px=options.max_error_px, smooth=options.smooth)
         people.append((g, rec, pts, sc))
     timings["3D"] = time.perf_counter() - t
+    ignored = people[0][1].ignored
+    if ignored is not None:
+        notes += [f"view {v.name}: {int(ignored[k].sum())} frames disagree with the other views (the 2D follows "
+                  "someone else there) and were ignored" for k, v in enumerate(views) if ignored[k].any()]
     for n in notes:
         log.warning(n)
     _, rec, pts, sc = people[0]

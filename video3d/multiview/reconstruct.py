@@ -24,7 +24,8 @@ MIN_VALID_JOINTS = 12
 @dataclass
 class Reconstruction:
     """points: (T, 17, 3) world metres; valid: (T,); reprojection_error: (V, T, 17) px of the final points;
-    dlt: (T, 17, 3) the raw triangulation; views_used: (V, T, 17) bool (DLT); method: name."""
+    dlt: (T, 17, 3) the raw triangulation; views_used: (V, T, 17) bool (DLT); method: name;
+    ignored: (V, T) bool, view-frames left out by :func:`gate_frames`."""
 
     points: np.ndarray
     valid: np.ndarray
@@ -32,6 +33,7 @@ class Reconstruction:
     dlt: np.ndarray
     views_used: np.ndarray
     method: str
+    ignored: np.ndarray | None = None  # (V, T) view-frames ignored as following someone else
 
 
 def hampel(x: np.ndarray, window: int = 7, n_sigmas: float = 3.0, min_dev: float = 0.01) -> np.ndarray:
@@ -65,6 +67,32 @@ def postprocess(points: np.ndarray, fps: float, smooth: bool = True) -> np.ndarr
     return butterworth(x, fps)
 
 
+#: A view's frame whose median joint reprojection error exceeds this fraction of the person's size
+#: (bbox diagonal in that view) follows someone else there (tracker switch) and is ignored.
+MAX_FRAME_ERROR = 0.08
+
+
+def gate_frames(points: np.ndarray, scores: np.ndarray, errors: np.ndarray, used: np.ndarray,
+                max_error: float = MAX_FRAME_ERROR) -> np.ndarray:
+    """Per (view, frame): True where the view's 2D disagrees with the triangulation as a whole.
+
+    points: (V, T, J, 2) px; scores: (V, T, J); errors: (V, T, J) px reprojection errors of a first
+    triangulation; used: (V, T, J) views it used. Only gated where at least two other views saw the
+    frame. Returns (V, T) bool.
+    """
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        size = np.linalg.norm(np.nanmax(points, axis=2) - np.nanmin(points, axis=2), axis=-1)  # (V, T)
+        size = np.nanmedian(np.where(size > 0, size, np.nan), axis=1)[:, None]  # (V, 1)
+        rel = np.nanmedian(errors, axis=2) / size
+    seen = (scores > 0).any(axis=2)  # (V, T)
+    bad = np.nan_to_num(rel, nan=0.0) > max_error
+    others = seen.sum(axis=0, keepdims=True) - seen
+    return bad & (others >= 2)
+
+
 def reconstruct(points: np.ndarray, scores: np.ndarray, cameras: Sequence[CalibratedCamera], fps: float,
                 method: str = "dlt", model=None, min_score: float = 0.3, max_error_px: float = 20.0,
                 smooth: bool = True) -> Reconstruction:
@@ -76,6 +104,10 @@ def reconstruct(points: np.ndarray, scores: np.ndarray, cameras: Sequence[Calibr
     pts = np.asarray(points, np.float64)
     sc = np.nan_to_num(np.asarray(scores, np.float64))
     tri = triangulate(pts, sc, cameras, min_score=min_score, max_error_px=max_error_px)
+    gated = gate_frames(pts, sc, tri.errors, tri.used)
+    if gated.any():
+        sc = np.where(gated[..., None], 0.0, sc)
+        tri = triangulate(pts, sc, cameras, min_score=min_score, max_error_px=max_error_px)
     X = tri.points
     if method != "dlt":
         from video3d.multiview.learned import refine
@@ -90,4 +122,4 @@ def reconstruct(points: np.ndarray, scores: np.ndarray, cameras: Sequence[Calibr
     T = pts.shape[1]
     err = reprojection_errors(X.reshape(-1, 3), pts.reshape(len(cameras), -1, 2), cameras).reshape(len(cameras), T, 17)
     return Reconstruction(points=X, valid=valid, reprojection_error=err, dlt=tri.points, views_used=tri.used,
-                          method=method)
+                          method=method, ignored=gated)
