@@ -109,7 +109,8 @@ def test_frames_where_a_view_follows_someone_else_are_ignored():
     pts[1, 10:25] = other[1, 10:25]  # the tracker of view 1 switches people for 15 frames
     rec = reconstruct(pts, sc, [c.camera for c in cams], FPS, smooth=False)
     assert rec.ignored[1, 10:25].all() and rec.ignored.sum() == 15
-    assert np.linalg.norm(rec.points - X, axis=-1).max() < 0.02
+    err = np.linalg.norm(rec.points - X, axis=-1)
+    assert err.mean() < 0.01 and err.max() < 0.04  # 0.5 px noise ~ 1 cm at 4 m with f = 260 px
 
 
 def test_hampel_removes_a_spike():
