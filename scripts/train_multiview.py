@@ -37,6 +37,7 @@ def cached_pool(path: Path, make):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpu-minutes", type=float, default=15.0)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--deadline", default=None, help="HH:MM (UTC) wall-clock end of training")
     ap.add_argument("--frames", type=int, default=9)
     ap.add_argument("--dim", type=int, default=32)
@@ -79,7 +80,7 @@ def main() -> None:
         log(f"  quick val: {msg}")
         learned.save_model(model, cache / "checkpoint", {"name": "checkpoint", "config": config, "step": step})
 
-    stats = learned.train(model, pool, args.cpu_minutes * 60, log=log, wall_deadline=deadline, every=100,
+    stats = learned.train(model, pool, args.cpu_minutes * 60, lr=args.lr, log=log, wall_deadline=deadline, every=100,
                           on_checkpoint=checkpoint)
     metrics = {str(V): learned.evaluate(model, p) for V, p in val.items()}
     for V, m in metrics.items():
@@ -94,7 +95,7 @@ def main() -> None:
                          "height 0.4-2.8 m, focal 0.6-1.6 x width",
                  "noise": "video3d.data.noise.detector_noise per view + occluded joints + person lost for a while",
                  "acknowledgement": CMU_ACKNOWLEDGEMENT},
-        "training": {**stats, "batch_size": 16, "lr": 1e-3, "optimizer": "AdamW, cosine", "threads": 1,
+        "training": {**stats, "batch_size": 16, "lr": args.lr, "batches": "one camera count per batch", "optimizer": "AdamW, cosine", "threads": 1,
                      "pool_generation_cpu_s": round(gen_cpu, 1), "augmentation": "random yaw, view permutation"},
         "metrics": {"synthetic_held_out": metrics, "protocol": "MPJPE (mm, absolute, world frame) over the points "
                     f"DLT triangulated; {args.val_per_count} windows of {args.frames} frames per camera count, "

@@ -317,3 +317,10 @@ def test_real_multicam_clip(tmp_path, calib):
     assert np.nanmedian(z["reprojection_error"]) < 25.0  # px at 1088x1920
     pelvis = z["keypoints_3d_world"][z["valid"], 0]
     assert np.all(np.abs(pelvis[:, :2]) < 4.0) and np.all((pelvis[:, 2] > 0.5) & (pelvis[:, 2] < 1.4))
+
+
+def test_real_detector_on_empty_views_is_a_one_line_error(scene, tmp_path):
+    folder, _, videos = scene
+    with pytest.raises(UserError, match=r"^view cam1 \(cam1.mp4\): no person detected in any frame$"):
+        run_multiview(videos, folder / "Calib.toml", tmp_path / "out", "empty", MultiviewOptions(render=False))
+    assert not (tmp_path / "out" / "empty").exists()

@@ -107,6 +107,9 @@ def random_yaw(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str
     return out
 
 
+VIEW_KEYS = ("normalized", "scores", "rotations", "centers", "view_mask")
+
+
 def permute_views(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
     """One random order of the view axis for the whole batch (views are a set)."""
     V = batch["view_mask"].shape[1]
@@ -178,7 +181,13 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    n = len(pool["dlt"])
+    # Batches of one camera count, cut to that many views: padding views costs as much as real ones.
+    counts = pool["view_mask"].sum(axis=1)
+    groups = {int(c): np.flatnonzero(counts == c) for c in np.unique(counts)}
+    keys = sorted(groups)
+    probs = np.array([len(groups[k]) for k in keys], np.float64)
+    probs /= probs.sum()
+    rng = np.random.default_rng(seed)
     c0, t0 = time.process_time(), time.time()
     step, est_steps, losses = 0, None, []
     model.train()
@@ -194,8 +203,9 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
             frac = min(step / est_steps, 1.0)
             for g in opt.param_groups:
                 g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-        idx = torch.randint(n, (batch_size,), generator=gen).numpy()
-        b = to_tensors({k: v[idx] for k, v in pool.items()})
+        nv = keys[int(rng.choice(len(keys), p=probs))]
+        idx = rng.choice(groups[nv], batch_size)
+        b = to_tensors({k: (v[idx][:, :nv] if k in VIEW_KEYS else v[idx]) for k, v in pool.items()})
         b = permute_views(random_yaw(b, gen), gen)
         pred = predict(model, b)
         loss = (pred - b["target"]).norm(dim=-1).mean()

@@ -442,7 +442,9 @@ def run_multiview(videos: Sequence[str | Path], calib: str | Path, out: str | Pa
     timings["total"] = time.perf_counter() - t0
     with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("ignore", RuntimeWarning)
-        mean_err = {v.name: float(np.nanmean(rec.reprojection_error[k])) for k, v in enumerate(views)}
+        kept = rec.reprojection_error if rec.ignored is None else \
+            np.where(rec.ignored[..., None], np.nan, rec.reprojection_error)
+        mean_err = {v.name: float(np.nanmean(kept[k])) for k, v in enumerate(views)}  # over frames not ignored
     return MultiviewResult(out_dir=final, views=[v.name for v in views], num_frames=num_frames,
                            num_valid=int(rec.valid.sum()), fps=fps, method=method, people=len(people),
                            mean_reprojection_px=mean_err, notes=notes, files=[final / f.name for f in files],
