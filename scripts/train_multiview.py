@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--cache", default="/work/mvrun/pools")
     ap.add_argument("--out", default="weights/mvrt-cmu")
     ap.add_argument("--report", default="docs/multiview.json")
+    ap.add_argument("--init", default=None, help="start from these weights (a checkpoint)")
+    ap.add_argument("--previous-steps", type=int, default=0, help="steps already trained in --init (for the card)")
+    ap.add_argument("--previous-cpu-s", type=float, default=0.0, help="CPU seconds already spent on --init")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -67,6 +70,10 @@ def main() -> None:
     config = {"num_joints": 17, "num_frames": args.frames, "dim": args.dim, "heads": 4, "depth": args.depth,
               "pooled_depth": 1}
     model = MultiViewRelational(**config)
+    if args.init:
+        model, init_card = learned.load_model(args.init)
+        model.train()
+        config = {**config, **init_card["config"]}
     deadline = None
     if args.deadline:
         hh, mm = (int(x) for x in args.deadline.split(":"))
@@ -82,6 +89,9 @@ def main() -> None:
 
     stats = learned.train(model, pool, args.cpu_minutes * 60, lr=args.lr, log=log, wall_deadline=deadline, every=100,
                           on_checkpoint=checkpoint)
+    stats = {**stats, "resumed_from_steps": args.previous_steps, "resumed_cpu_s": args.previous_cpu_s,
+             "total_steps": args.previous_steps + stats["steps"],
+             "total_train_cpu_s": round(args.previous_cpu_s + stats["cpu_seconds"], 1)}
     metrics = {str(V): learned.evaluate(model, p) for V, p in val.items()}
     for V, m in metrics.items():
         m["improvement_pct"] = round(100 * (1 - m["model_mm"] / m["dlt_mm"]), 1)

@@ -324,3 +324,19 @@ def test_real_detector_on_empty_views_is_a_one_line_error(scene, tmp_path):
     with pytest.raises(UserError, match=r"^view cam1 \(cam1.mp4\): no person detected in any frame$"):
         run_multiview(videos, folder / "Calib.toml", tmp_path / "out", "empty", MultiviewOptions(render=False))
     assert not (tmp_path / "out" / "empty").exists()
+
+
+def test_shipped_weights_load_with_a_card():
+    from video3d.lift.weights import weights_dir
+
+    path = weights_dir() / f"{learned.DEFAULT_NAME}.safetensors"
+    if not path.is_file():
+        pytest.skip("multi-view weights not shipped in this checkout")
+    model, card = learned.load_model()
+    assert path.stat().st_size < 5 * 2 ** 20
+    assert set(card["metrics"]["synthetic_held_out"]) == {"2", "3", "4", "8"}
+    assert card["data"]["validation_subjects"] == ["7", "11", "131"]
+    b = _batch()
+    with torch.no_grad():
+        out = learned.predict(model, b)
+    assert out.shape == (2, 9, 17, 3) and torch.isfinite(out).all()
