@@ -375,6 +375,38 @@ def evaluate_cmd(
     eval_command(**args)
 
 
+# ---------------------------------------------------------------- multiview
+@app.command()
+def multiview(
+    videos: list[Path] = typer.Argument(..., help="Two or more synchronised videos of the same scene."),
+    calib: Path = typer.Option(..., "--calib", help="Calibration: Pose2Sim/anipose Calib.toml or Qualisys .qca.txt."),
+    name: Optional[str] = typer.Option(None, "--name", help="Result folder name (default: multiview)."),
+    out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder; results go to OUT/NAME/."),
+    method: str = typer.Option("dlt", help="3D method: dlt (triangulation baseline) or mvrt (learned refinement)."),
+    weights: Optional[str] = typer.Option(None, help="Multi-view model weights (default: shipped mvrt-cmu)."),
+    detector: str = typer.Option("blazepose", help="2D backend: blazepose or mmpose."),
+    person: str = typer.Option("auto", help="auto, largest, center, 'x,y' or all (people.npz with a person axis)."),
+    offset: list[int] = typer.Option([], "--offset", help="Frames to skip at the start of each video (once per video)."),
+    render: bool = typer.Option(True, "--render/--no-render", help="Write multiview.mp4 (views + reprojection + 3D)."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Hampel outlier filter + 6 Hz Butterworth."),
+    max_error: float = typer.Option(20.0, help="Drop views while a joint's reprojection error exceeds this (px)."),
+) -> None:
+    """Calibrated multi-camera 3D in the calibration's world frame (metres).
+
+    Example: video3d multiview --calib Calib.toml cam01.mp4 cam02.mp4 cam03.mp4
+    """
+    from video3d.multiview.pipeline import MultiviewOptions, run_multiview
+
+    options = MultiviewOptions(method=method, weights=weights, detector=detector, person=person, offsets=offset,
+                               render=render, smooth=smooth, max_error_px=max_error)
+    with stage_progress() as progress:
+        r = run_multiview(videos, calib, out, name, options, progress)
+    console.print(f"{len(r.views)} views ({', '.join(r.views)}), {r.num_frames} frames ({r.num_valid} valid) at "
+                  f"{r.fps:.2f} fps, method {r.method}; mean reprojection error: "
+                  + ", ".join(f"{k} {v:.1f} px" for k, v in r.mean_reprojection_px.items()), highlight=False)
+    console.print(f"outputs in [bold]{r.out_dir}[/]: " + ", ".join(p.name for p in r.files))
+
+
 # ---------------------------------------------------------------- export
 @export_app.command("bvh")
 def export_bvh_cmd(

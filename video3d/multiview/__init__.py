@@ -1,0 +1,1 @@
+"""Calibrated multi-view 3D: association, triangulation, the learned refinement, the `multiview` command."""
