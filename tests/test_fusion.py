@@ -49,3 +49,31 @@ def test_bad_shapes_and_weights_are_rejected():
         fuse_with_detector_3d(np.zeros((2, 17, 3)), np.zeros((3, 17, 3)))
     with pytest.raises(ValueError):
         fuse_with_detector_3d(np.zeros((2, 17, 3)), np.zeros((2, 17, 3)), lifter_weight=1.5)
+
+
+def test_run_path_fuses_the_detector_3d_before_the_bone_step(tiny_weights):
+    """lift_sequence: with --fuse (default) the detector's 3D is averaged in; --no-fuse leaves the lifter alone."""
+    from video3d.lift.bones import consistent_bones
+    from video3d.lift.lifter import Lifter
+    from video3d.pipeline import RunOptions, lift_sequence
+    from video3d.pose import PoseSequence
+
+    rng = np.random.default_rng(1)
+    T = 12
+    kp = np.repeat((_pose()[None, :, :2] * 300 + 320), T, 0) + rng.normal(0, 2, (T, 17, 2))
+    det3d = np.repeat(_pose()[None], T, 0) + rng.normal(0, 0.02, (T, 17, 3))
+
+    def seq(detector_3d):
+        return PoseSequence(keypoints_2d=kp.astype(np.float32), scores_2d=np.ones((T, 17), np.float32),
+                            valid=np.ones(T, bool), fps=25.0, image_size=(640, 480), detector_3d=detector_3d)
+
+    lifter = Lifter.load(None, tiny_weights["ampose"], "cpu")
+    raw = lifter.lift(kp.astype(np.float32), (640, 480), valid=np.ones(T, bool), flip=True)
+    fused = lift_sequence(seq(det3d), lifter, RunOptions(bones="raw")).keypoints_3d_camera
+    np.testing.assert_allclose(fused, fuse_with_detector_3d(raw, det3d), atol=1e-5)
+    plain = lift_sequence(seq(det3d), lifter, RunOptions(bones="raw", fuse_detector_3d=False)).keypoints_3d_camera
+    np.testing.assert_allclose(plain, raw, atol=1e-5)
+    no_det = lift_sequence(seq(None), lifter, RunOptions(bones="raw")).keypoints_3d_camera
+    np.testing.assert_allclose(no_det, raw, atol=1e-5)
+    both = lift_sequence(seq(det3d), lifter, RunOptions()).keypoints_3d_camera  # default: fuse, then bones
+    np.testing.assert_allclose(both, consistent_bones(fuse_with_detector_3d(raw, det3d), np.ones(T, bool)), atol=1e-5)
