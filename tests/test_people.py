@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from video3d.errors import UserError
+
 from video3d.detect.base import PersonKeypoints
 from video3d.detect.plausible import implausible_frames
 from video3d.errors import NoPersonError
@@ -182,9 +184,15 @@ def test_person_all_writes_people_npz(tmp_path, tiny_weights, monkeypatch):
         assert x[0, first] < x[1, first]
     with np.load(d / "keypoints.npz") as k:
         assert k["keypoints_2d"].shape == (frames, 17, 2) and k["root_translation"].shape == (frames, 3)
-    for name in ("people.json", "people_3d.csv", "overlay.mp4", "skeleton3d.mp4", "keypoints.json"):
+    for name in ("people.json", "people_3d.csv", "overlay.mp4", "skeleton3d.mp4", "keypoints.json", "viewer.html"):
         assert (d / name).is_file(), name
     assert len(list(d.glob("skeleton_*.bvh"))) == 2
+    from video3d.viewer.result import load_result
+
+    assert len(load_result(d).people) == 2  # the viewer shows every tracked person
+    (tmp_path / "out" / "blocked").write_text("a file where a result folder would go")
+    with pytest.raises(UserError):  # same destination rules as single-person runs
+        run_video(video, tmp_path / "out", opts, output_name="blocked")
 
 
 def test_person_all_on_empty_video_is_one_error_line(tmp_path, capsys, tiny_weights):

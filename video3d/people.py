@@ -19,11 +19,11 @@ import numpy as np
 from video3d.errors import UserError
 from video3d.export.people import shared_world
 from video3d.export.files import write_pose_files
-from video3d.io.atomic import atomic_dir, ensure_writable_dir
-from video3d.io.video import VideoInfo, iter_frames, probe
+from video3d.io.atomic import atomic_dir
+from video3d.io.video import VideoInfo, iter_frames
 from video3d.lift.lifter import Lifter
 from video3d.native_stderr import native_stderr_silenced
-from video3d.pipeline import RunOptions, RunResult, lift_sequence
+from video3d.pipeline import RunOptions, RunResult, lift_sequence, prepare_run, write_viewer_page
 from video3d.pose import PoseSequence
 from video3d.progress import StageProgress
 
@@ -130,10 +130,7 @@ def run_people(video: str | Path, out: str | Path = "outputs", options: RunOptio
     video = Path(video)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    info = probe(video)
-    out = Path(out)
-    ensure_writable_dir(out)
-    lifter = lifter or Lifter.load(options.lifter, options.weights, options.device)
+    info, final, lifter = prepare_run(video, out, options, progress, lifter, output_name)
 
     t = time.perf_counter()
     seqs = detect_everyone(video, info, options, progress)
@@ -146,7 +143,6 @@ def run_people(video: str | Path, out: str | Path = "outputs", options: RunOptio
     log.info("%d people tracked (ids %s); main person: id %s", len(seqs),
              ", ".join(str(s.track_id) for s in seqs), seqs[main].track_id)
 
-    final = out / (output_name or video.stem)
     with atomic_dir(final) as staging:
         t = time.perf_counter()
         files = write_pose_files(staging, seqs[main])
@@ -156,6 +152,8 @@ def run_people(video: str | Path, out: str | Path = "outputs", options: RunOptio
             t = time.perf_counter()
             files += render_people(video, info, seqs, main, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
+        if options.viewer:
+            files.append(write_viewer_page(staging, video, final))  # reads people.npz: every person
     timings["total"] = time.perf_counter() - t0
     summary = "; ".join(f"id {s.track_id}: {int(s.valid.sum())}/{len(s)} frames" for s in seqs)
     return RunResult(video=video, out_dir=final, num_frames=len(seqs[main]), fps=seqs[main].fps,

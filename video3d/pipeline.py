@@ -180,6 +180,33 @@ def render_videos(video: Path, info: VideoInfo, seq: PoseSequence, out_dir: Path
     return [overlay_path, skeleton_path]
 
 
+def prepare_run(video: Path, out: str | Path, options: RunOptions, progress: StageProgress,
+                lifter: Lifter | None, output_name: str | None) -> tuple[VideoInfo, Path, Lifter]:
+    """Checks and loads before any work: probe the video, make sure ``out`` is writable, remove
+    staging left by killed jobs (only those whose process is gone), refuse a result path that
+    is not ours (a regular file), and load the lifter unless one is given.
+
+    Returns (video info, final result folder ``out/<name>``, lifter).
+    """
+    info = probe(video)
+    out = Path(out)
+    ensure_writable_dir(out)
+    remove_stale(out)
+    final = check_destination(out / (output_name or video.stem))
+    if lifter is None:
+        progress.status("load lifter")
+        lifter = Lifter.load(options.lifter, options.weights, options.device)
+        progress.finish()
+    return info, final, lifter
+
+
+def write_viewer_page(staging: Path, video: Path, final: Path) -> Path:
+    """viewer.html in the staging folder (links resolved for its final place ``final``)."""
+    from video3d.viewer import write_viewer
+
+    return write_viewer(staging, source_video=video, page_dir=final)
+
+
 def run_video(video: str | Path, out: str | Path = "outputs", options: RunOptions | None = None,
               progress: StageProgress | None = None, lifter: Lifter | None = None,
               output_name: str | None = None) -> RunResult:
@@ -197,15 +224,7 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     video = Path(video)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    info = probe(video)
-    out = Path(out)
-    ensure_writable_dir(out)
-    remove_stale(out)  # staging left by killed jobs (only those whose process is gone)
-    final = check_destination(out / (output_name or video.stem))
-    if lifter is None:
-        progress.status("load lifter")
-        lifter = Lifter.load(options.lifter, options.weights, options.device)
-        progress.finish()
+    info, final, lifter = prepare_run(video, out, options, progress, lifter, output_name)
 
     t = time.perf_counter()
     seq = detect_2d(video, info, options, progress)
@@ -228,8 +247,7 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
             files += render_videos(video, info, seq, staging, options, progress)
             timings["decode+render"] = time.perf_counter() - t
         if options.viewer:
-            from video3d.viewer import write_viewer
-            files.append(write_viewer(staging, source_video=video, page_dir=final))
+            files.append(write_viewer_page(staging, video, final))
     timings["total"] = time.perf_counter() - t0
     return RunResult(video=video, out_dir=final, num_frames=len(seq), fps=seq.fps, image_size=seq.image_size,
                      num_valid=int(seq.valid.sum()), timings=timings,
