@@ -136,13 +136,17 @@ def make_detector(name: str):
 
 def detect_view_candidates(view: View, num_frames: int, progress: StageProgress, *, detector_name: str = "blazepose",
                            person: str = "auto", max_gap_s: float = 0.5, detector=None) -> list[Track2D]:
-    """Candidate people of one view over ``num_frames`` frames after its offset (one with today's detectors).
+    """Candidate people of one view over ``num_frames`` frames after its offset.
 
-    A multi-person detector plugs in here by returning one track per person it follows.
+    With ``person == "all"`` and no detector given, the multi-person detector and identity
+    tracker of `video3d run --person all` return one track per person (views then get
+    matched across by reprojection); otherwise one track, the person ``person`` selects.
     """
     from video3d.detect.stage import detect_video
     from video3d.native_stderr import native_stderr_silenced
 
+    if person == "all" and detector is None:
+        return _everyone_in_view(view, num_frames, progress, detector_name, max_gap_s)
     rule = "auto" if person == "all" else person
     with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
         own = detector is None
@@ -159,6 +163,34 @@ def detect_view_candidates(view: View, num_frames: int, progress: StageProgress,
             if own:
                 det.close()
     return [Track2D(keypoints=seq.keypoints_2d.astype(np.float64), scores=seq.scores_2d.astype(np.float64))]
+
+
+def _everyone_in_view(view: View, num_frames: int, progress: StageProgress, detector_name: str,
+                      max_gap_s: float) -> list[Track2D]:
+    """One Track2D per identity that the multi-person stage follows in this view (NaN where unseen)."""
+    from video3d.detect.people import detect_people
+    from video3d.native_stderr import native_stderr_silenced
+    from video3d.people import make_multi_detector
+    from video3d.pipeline import RunOptions
+
+    with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
+        det = make_multi_detector(RunOptions(detector=detector_name, person="all"))
+        try:
+            frames = itertools.islice(iter_frames(view.video, view.info), view.offset, view.offset + num_frames)
+            progress.start(f"2D {view.name} (everyone)", num_frames)
+            seqs = detect_people(frames, det, fps=view.info.fps, image_size=(view.info.width, view.info.height),
+                                 max_gap_s=max_gap_s, progress=progress.advance)
+            progress.finish()
+        except NoPersonError:
+            raise UserError(f"view {view.name} ({view.video.name}): no person detected in any frame") from None
+        finally:
+            det.close()
+    tracks = []
+    for s in seqs:
+        kp = s.keypoints_2d.astype(np.float64)
+        kp[~s.valid] = np.nan
+        tracks.append(Track2D(keypoints=kp, scores=np.where(s.valid[:, None], s.scores_2d, 0.0).astype(np.float64)))
+    return tracks
 
 
 # ----------------------------------------------------------------------------- files
@@ -312,8 +344,7 @@ def people_2d(views: Sequence[View], num_frames: int, options: MultiviewOptions,
     notes = [note.replace(f"view {k} ", f"view {views[k].name} ") for g in groups for note in g.notes
              for k in range(len(views)) if f"view {k} " in note]
     if options.person == "all" and len(groups) == 1:
-        notes.append("--person all: one person is seen by two or more views (the 2D detectors here follow one "
-                     "person per view; multi-person 2D comes with the 'many people' issue)")
+        notes.append("--person all: only one person is seen consistently by two or more views")
     return candidates, groups, notes
 
 
