@@ -125,3 +125,50 @@ def test_interrupted_batch_resumes_every_video_exactly_once(tmp_path, clips, tin
         assert final[n]["completed_at"] == first_done[n]["completed_at"]
     s = summary(out)
     assert all(s[f"{n}.mp4"]["status"] == ("skipped" if n in first_done else "ok") for n in "abc")
+
+
+def test_export_bvh_on_a_finished_batch_reuses_keypoints_and_weights_are_keyed_by_sha256(
+        tmp_path, clips, capsys):
+    """#8: adding --export bvh exports from the saved keypoints.npz (no detection, no lifting);
+    the same weights at another path are the same results, new weights at the same path are not."""
+    import shutil
+    import stat
+
+    from tests.conftest import make_tiny_weights
+
+    src = folder_with(tmp_path, clips[:1])
+    out = tmp_path / "out"
+    first = make_tiny_weights(tmp_path / "w1", "ktpformer", num_frames=27)
+    base = ["batch", str(src), "--out", str(out), "--no-render"]
+    assert main(base + ["--weights", str(first)]) == 0
+    npz = out / "a" / "keypoints.npz"
+    stamp, done_at = npz.stat().st_mtime_ns, manifest_entries(out)["a"]["completed_at"]
+
+    moved = tmp_path / "w2" / first.name  # same bytes, another path
+    moved.parent.mkdir()
+    shutil.copy(first, moved)
+    shutil.copy(first.with_suffix(".json"), moved.with_suffix(".json"))
+    assert main(base + ["--weights", str(moved), "--export", "bvh"]) == 0
+    assert summary(out)["a.mp4"]["status"] == "exported"
+    assert npz.stat().st_mtime_ns == stamp and manifest_entries(out)["a"]["completed_at"] == done_at
+    bvh = out / "a" / "skeleton.bvh"
+    assert bvh.read_text().startswith("HIERARCHY")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(bvh.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE(npz.stat().st_mode) & 0o666
+    assert manifest_entries(out)["a"]["exports"] == ["bvh"]
+    assert main(base + ["--weights", str(moved), "--export", "bvh"]) == 0
+    assert summary(out)["a.mp4"]["status"] == "skipped"
+
+    # `video3d export bvh` names the file the same way and writes the same motion
+    other = tmp_path / "copy"
+    other.mkdir()
+    shutil.copy(npz, other / "keypoints.npz")
+    capsys.readouterr()
+    assert main(["export", "bvh", str(other / "keypoints.npz")]) == 0
+    assert (other / "skeleton.bvh").read_text() == bvh.read_text()
+    assert stat.S_IMODE((other / "skeleton.bvh").stat().st_mode) == 0o666 & ~umask
+
+    make_tiny_weights(tmp_path / "w2", "ktpformer", num_frames=27, depth=1)  # new weights, same path
+    assert main(base + ["--weights", str(moved)]) == 0
+    assert summary(out)["a.mp4"]["status"] == "ok" and npz.stat().st_mtime_ns != stamp

@@ -225,8 +225,9 @@ def test_bad_input_is_a_user_error(tmp_path, motion):
         bvh.export_bvh(tmp_path / "a.bvh", motion[:, :16], FPS)
     with pytest.raises(UserError, match="frame rate"):
         bvh.export_bvh(tmp_path / "a.bvh", motion, 0.0)
+    (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(UserError, match="cannot write"):
-        bvh.export_bvh(tmp_path / "missing" / "a.bvh", motion, FPS)
+        bvh.export_bvh(tmp_path / "blocker" / "a.bvh", motion, FPS)
 
 
 def test_write_is_atomic_and_overwrites(tmp_path, motion):

@@ -1,71 +1,96 @@
 """`video3d batch`: convert a folder of videos, isolated, resumable, in parallel.
 
 * Each video runs in a worker process (one model load per worker); a failure
-  (or a crashed worker) marks that video failed and never stops the rest.
+  marks that video failed and never stops the rest. A crashed worker (killed,
+  out of memory) breaks the process pool: the pool is rebuilt and the videos
+  that were in flight are retried once, then marked failed.
 * A manifest (``<out>/.video3d-manifest.json``) keyed by the input's content
-  hash plus the output-changing settings records finished videos, so a re-run
-  skips them (``--force`` redoes them). Outputs are written atomically by
-  :func:`video3d.pipeline.run_video`, so an interrupted video leaves only a
-  staging folder, which the next run removes.
-* Ctrl-C / SIGTERM stop cleanly: workers are terminated, the manifest keeps
-  what finished, and the next run completes only what is missing.
+  hash plus the output-changing settings (the lifter weights by their sha256,
+  not their path) records finished videos, so a re-run skips them (``--force``
+  redoes them). Adding ``--export bvh`` to a finished batch writes the BVH
+  from each saved ``keypoints.npz`` instead of recomputing.
+* Outputs are written atomically by :func:`video3d.pipeline.run_video`; the
+  staging folders of killed workers are removed once their process is gone.
+* One batch per output folder at a time (an ``flock`` on the folder; a second
+  one refuses with one line). ``video3d run`` may share the folder.
+* Ctrl-C / SIGTERM / SIGHUP stop cleanly: workers are terminated, the manifest
+  keeps what finished, ``summary.csv`` is written, and the next run completes
+  only what is missing.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
-import hashlib
 import json
 import logging
 import multiprocessing as mp
 import os
-import shutil
 import signal
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from video3d.errors import UserError
+from video3d.io.atomic import atomic_write, ensure_writable_dir, remove_stale, write_text_atomic
+from video3d.io.hashing import file_sha256, json_sha256
+from video3d.io.locks import exclusive_lock
 from video3d.pipeline import RunOptions
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = ("*.mp4", "*.mov", "*.avi", "*.mkv", "*.webm", "*.m4v", "*.mpg", "*.mpeg", "*.wmv")
 MANIFEST = ".video3d-manifest.json"
+#: Statuses that count as success (exit code 0).
+SUCCESS = ("ok", "skipped", "exported")
+#: How many times a video in flight on a crashed worker is tried again.
+CRASH_RETRIES = 1
 
 
 @dataclass
 class VideoJob:
     video: Path
     name: str  # output folder name, unique within the batch
-    key: str  # content hash + settings
+    key: str  # content hash + settings ("" when the video could not be read)
+    error: str = ""  # set when the video cannot even be hashed (unreadable)
 
 
 @dataclass
 class JobResult:
     name: str
     video: str
-    status: str  # ok | skipped | failed
+    status: str  # ok | skipped | exported | failed | interrupted
     frames: int = 0
     seconds: float = 0.0
     error: str = ""
 
 
 def content_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of the video's bytes (renaming or moving a video does not redo it)."""
+    return file_sha256(path)
 
 
 def settings_hash(options: RunOptions) -> str:
-    return hashlib.sha256(json.dumps(options.settings_key(), sort_keys=True).encode()).hexdigest()[:16]
+    """Hash of the options that change a video's results.
+
+    The weights enter by their sha256 (new weights at the same path redo old
+    results; the same weights at another path do not); ``--export bvh`` is
+    not part of it (a BVH is added from the saved keypoints).
+    """
+    from video3d.lift.weights import resolve_weights
+
+    key = options.settings_key()
+    key.pop("export_bvh", None)
+    key["weights"] = file_sha256(resolve_weights(options.lifter, options.weights))
+    return json_sha256(key)
 
 
 def find_videos(root: Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, recursive: bool = False) -> list[Path]:
     if not root.is_dir():
         raise UserError(f"input folder not found: {root}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(f"cannot read input folder {root}: permission denied")
     found: set[Path] = set()
     for pat in patterns:
         found.update(p for p in (root.rglob(pat) if recursive else root.glob(pat)) if p.is_file())
@@ -80,35 +105,53 @@ def output_name(video: Path, root: Path) -> str:
 
 def load_manifest(out: Path) -> dict:
     try:
-        return json.loads((out / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        data = json.loads((out / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def save_manifest(out: Path, manifest: dict) -> None:
-    tmp = out / (MANIFEST + ".partial")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
 
 
-def remove_stale_staging(out: Path) -> None:
-    """Staging folders of interrupted runs (`.<name>.partial-<pid>`)."""
-    for p in out.glob(".*.partial-*"):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+def record_done(out: Path, name: str, entry: dict) -> dict:
+    """Read-modify-write one manifest entry (the caller holds the folder lock); returns the manifest."""
+    manifest = load_manifest(out)
+    manifest[name] = entry
+    save_manifest(out, manifest)
+    return manifest
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Staging folders of killed runs and workers (only those whose process is gone)."""
+    return remove_stale(out)
 
 
 # ------------------------------------------------------------- worker side
 _worker: dict = {}
 
 
-def _init_worker(options: RunOptions) -> None:
+def _init_worker(options: RunOptions, workers: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from video3d.progress import setup_logging
     setup_logging(quiet=True)
     import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("VIDEO3D_WORKERS", "1")))))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
     _worker["options"] = options
     _worker["lifter"] = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose batch was killed (SIGKILL) must not go on writing: exit once orphaned.
+
+    ``parent`` is the batch's PID as the batch itself saw it (asking getppid()
+    here would be too late when the batch died while this worker started).
+    """
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _process(video: str, name: str, out: str) -> JobResult:
@@ -133,7 +176,22 @@ def _process(video: str, name: str, out: str) -> JobResult:
 def plan_jobs(root: Path, out: Path, options: RunOptions, patterns, recursive: bool) -> list[VideoJob]:
     videos = find_videos(root, patterns, recursive)
     settings = settings_hash(options)
-    return [VideoJob(v, output_name(v, root), f"{content_hash(v)}-{settings}") for v in videos]
+    jobs = []
+    for v in videos:
+        try:
+            jobs.append(VideoJob(v, output_name(v, root), f"{content_hash(v)}-{settings}"))
+        except (UserError, OSError) as e:  # unreadable: that video fails, the others go on
+            jobs.append(VideoJob(v, output_name(v, root), "", str(e) if isinstance(e, UserError)
+                                 else f"cannot read {v}: {e.strerror or e}"))
+    return jobs
+
+
+def export_bvh_from_saved(folder: Path) -> int:
+    """Write ``folder/skeleton.bvh`` from ``folder/keypoints.npz``; returns the frame count."""
+    from video3d.export.bvh import BVH_NAME, export_bvh_file
+
+    info = export_bvh_file(folder / "keypoints.npz", folder / BVH_NAME)
+    return info.num_frames
 
 
 def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTERNS, recursive: bool = False,
@@ -142,102 +200,168 @@ def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTE
 
     on_event(kind, job_name, result_or_None) is called with kind in
     {'start', 'done', 'skip'} for live displays. Returns one JobResult per
-    video (in input order); writes ``out/summary.csv``.
+    video (in input order) and always writes ``out/summary.csv``, also when
+    interrupted (the interrupt is re-raised after it). Raises UserError when
+    another batch is writing to ``out``.
     """
-    from video3d.io.atomic import ensure_writable_dir
-
+    out = Path(out)
     ensure_writable_dir(out)
-    remove_stale_staging(out)
+    with exclusive_lock(out, blocking=False) as held:
+        if not held:
+            raise UserError(f"another video3d batch is already writing to {out}; "
+                            "wait for it to finish or choose another --out")
+        remove_stale(out)
+        return _run_locked(root, out, options, patterns, recursive, max(1, workers), force, on_event)
+
+
+def _run_locked(root, out, options, patterns, recursive, workers, force, on_event) -> list[JobResult]:
     jobs = plan_jobs(root, out, options, patterns, recursive)
     if not jobs:
         raise UserError(f"no videos matching {', '.join(patterns)} in {root}")
+    emit = on_event or (lambda *a: None)
     manifest = load_manifest(out)
     results: dict[str, JobResult] = {}
-    todo = []
+    todo: deque[VideoJob] = deque()
+
+    def finish(job: VideoJob, res: JobResult) -> None:
+        nonlocal manifest
+        results[job.name] = res
+        if res.status in ("ok", "exported"):
+            entry = dict(manifest.get(job.name, {})) if res.status == "exported" else {}
+            entry.update({"key": job.key, "video": str(job.video), "frames": res.frames})
+            if res.status == "ok":
+                entry.update({"seconds": round(res.seconds, 2), "completed_at": time.time()})
+            entry["exports"] = ["bvh"] if (out / job.name / "skeleton.bvh").is_file() else []
+            manifest = record_done(out, job.name, entry)
+        emit("done", job.name, res)
+
     for job in jobs:
         done = manifest.get(job.name)
-        if not force and done and done.get("key") == job.key and (out / job.name).is_dir():
-            results[job.name] = JobResult(job.name, str(job.video), "skipped", done.get("frames", 0), 0.0)
-            on_event and on_event("skip", job.name, results[job.name])
+        if job.error:
+            finish(job, JobResult(job.name, str(job.video), "failed", error=job.error))
+        elif not force and done and done.get("key") == job.key and (out / job.name).is_dir():
+            if options.export_bvh and not (out / job.name / "skeleton.bvh").is_file():
+                t0 = time.perf_counter()
+                emit("start", job.name, None)
+                try:
+                    frames = export_bvh_from_saved(out / job.name)
+                    res = JobResult(job.name, str(job.video), "exported", frames, time.perf_counter() - t0)
+                except UserError as e:
+                    res = JobResult(job.name, str(job.video), "failed", 0, time.perf_counter() - t0, str(e))
+                finish(job, res)
+            else:
+                results[job.name] = JobResult(job.name, str(job.video), "skipped", done.get("frames", 0), 0.0)
+                emit("skip", job.name, results[job.name])
         else:
             todo.append(job)
 
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    os.environ["VIDEO3D_WORKERS"] = str(workers)
-    pool = cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(options,))
+    pools: list[cf.ProcessPoolExecutor] = []  # every pool started, so an interrupt stops them all
     try:
-        pending = {}
-        queue = list(todo)
-        while queue or pending:
-            while queue and len(pending) < max(1, workers):
-                job = queue.pop(0)
-                try:
-                    fut = pool.submit(_process, str(job.video), job.name, str(out))
-                except cf.process.BrokenProcessPool:
-                    pool = _new_pool(pool, workers, options)
-                    fut = pool.submit(_process, str(job.video), job.name, str(out))
-                pending[fut] = job
-                on_event and on_event("start", job.name, None)
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for fut in finished:
-                job = pending.pop(fut)
-                try:
-                    res = fut.result()
-                except cf.process.BrokenProcessPool:
-                    res = JobResult(job.name, str(job.video), "failed", error="worker process crashed")
-                    pool = _new_pool(pool, workers, options, requeue=pending, queue=queue)
-                results[job.name] = res
-                if res.status == "ok":
-                    manifest[job.name] = {"key": job.key, "video": str(job.video), "frames": res.frames,
-                                          "seconds": round(res.seconds, 2), "completed_at": time.time()}
-                    save_manifest(out, manifest)
-                on_event and on_event("done", job.name, res)
-    except KeyboardInterrupt:
-        interrupted = True
+        if todo:
+            _run_pool(pools, todo, out, workers, options, finish, emit)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        _terminate(pool)
-        remove_stale_staging(out)
-    ordered = [results[j.name] for j in jobs if j.name in results]
-    write_summary(out / "summary.csv", ordered)
-    if options.viewer:
-        from video3d.viewer.index import write_index
-        write_index(out, ordered)
-    if interrupted:
-        raise KeyboardInterrupt
+        for pool in pools:
+            _terminate(pool)
+        remove_stale(out)
+        ordered = [results.get(j.name) or JobResult(j.name, str(j.video), "interrupted",
+                                                    error="stopped before it finished") for j in jobs]
+        write_summary(out / "summary.csv", ordered)
+        if options.viewer:
+            from video3d.viewer.index import write_index
+            write_index(out, ordered)
     return ordered
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _run_pool(pools: list, todo: deque, out: Path, workers: int, options: RunOptions, finish, emit) -> None:
+    """Feed ``todo`` to a process pool; survive crashed workers. Pools started are appended to ``pools``."""
+    pool = _new_pool(pools, workers, options)
+    crashes: dict[str, int] = {}
+    pending: dict[cf.Future, VideoJob] = {}
+    while todo or pending:
+        while todo and len(pending) < workers:
+            job = todo.popleft()
+            try:
+                fut = pool.submit(_process, str(job.video), job.name, str(out))
+            except (cf.process.BrokenProcessPool, RuntimeError):
+                todo.appendleft(job)
+                pool = _restart(pools, pool, out, workers, options)
+                continue
+            pending[fut] = job
+            emit("start", job.name, None)
+        finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        broken = False
+        for fut in finished:
+            job = pending.pop(fut)
+            exc = fut.exception()
+            if isinstance(exc, cf.process.BrokenProcessPool):
+                broken = True
+                crashes[job.name] = crashes.get(job.name, 0) + 1
+                _retry_or_fail(job, crashes, todo, finish)
+            elif exc is not None:
+                finish(job, JobResult(job.name, str(job.video), "failed",
+                                      error=f"unexpected {type(exc).__name__}: {exc}"))
+            else:
+                finish(job, fut.result())
+        if broken:  # every other in-flight video died with the pool: retry those too
+            for fut, job in list(pending.items()):
+                if fut.done() and fut.exception() is None:
+                    finish(job, fut.result())
+                else:
+                    crashes[job.name] = crashes.get(job.name, 0) + 1
+                    _retry_or_fail(job, crashes, todo, finish)
+            pending.clear()
+            log.warning("a worker process crashed; restarting the workers")
+            pool = _restart(pools, pool, out, workers, options)
 
 
-def _new_pool(pool, workers, options, requeue=None, queue=None):
-    """Replace a broken pool; jobs that were in flight on it go back to the queue."""
+def _retry_or_fail(job: VideoJob, crashes: dict, todo: deque, finish) -> None:
+    if crashes[job.name] <= CRASH_RETRIES:
+        todo.appendleft(job)
+    else:
+        finish(job, JobResult(job.name, str(job.video), "failed",
+                              error=f"worker process crashed {crashes[job.name]} times on this video "
+                                    "(killed, or out of memory)"))
+
+
+def _new_pool(pools: list, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                  initializer=_init_worker, initargs=(options, workers, os.getpid()))
+    pools.append(pool)
+    return pool
+
+
+def _restart(pools: list, pool, out: Path, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:
+    """Replace a broken pool and remove the staging its dead workers left."""
     _terminate(pool)
-    if requeue is not None and queue is not None:
-        queue[:0] = list(requeue.values())
-        requeue.clear()
-    return cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(options,))
+    remove_stale(out)
+    return _new_pool(pools, workers, options)
 
 
-def _terminate(pool: cf.ProcessPoolExecutor) -> None:
-    # ProcessPoolExecutor has no public "kill now": terminate its processes
-    # (private attribute, stable since 3.8) so an interrupt stops at once.
-    for p in list(getattr(pool, "_processes", {}).values()):
+def _terminate(pool: cf.ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Stop a pool now, never waiting forever (idempotent).
+
+    ProcessPoolExecutor has no public "kill now": its processes (a private
+    attribute, stable since 3.8) get SIGTERM, then SIGKILL after ``timeout``.
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
         if p.is_alive():
             p.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    thread = getattr(pool, "_executor_manager_thread", None)
+    if thread is not None and thread.is_alive():
+        thread.join(max(0.1, deadline - time.monotonic()))
 
 
 def write_summary(path: Path, results: list[JobResult]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["video", "status", "frames", "seconds", "error"])
         for r in results:
             w.writerow([r.video, r.status, r.frames, f"{r.seconds:.2f}", r.error])
-    os.replace(tmp, path)

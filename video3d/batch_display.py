@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.live import Live
 from rich.table import Table
 
-from video3d.batch import run_batch
+from video3d.batch import SUCCESS, run_batch
 from video3d.pipeline import RunOptions
 from video3d.progress import console, make_progress
 
@@ -22,6 +22,8 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
         if progress.tasks[overall].total is None:
             progress.update(overall, total=0)
         if kind == "start":
+            if name in running:  # retried after a worker crash: same line, same count
+                return
             running[name] = progress.add_task(f"  {name[:30]}", total=None, rate="running")
             progress.update(overall, total=progress.tasks[overall].total + 1)
         elif kind == "skip":
@@ -34,16 +36,21 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
             if result.status == "failed":
                 progress.console.print(f"[red]failed[/] {name}: {result.error}", highlight=False)
 
-    with Live(progress, console=console, refresh_per_second=4):
+    with Live(progress, console=console, refresh_per_second=4, transient=True):  # the table below stays
         results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event)
+    return show_results(results, out, options.viewer)
+
+
+def show_results(results, out: Path, viewer: bool = False) -> bool:
+    """Final table on stderr; True if every video succeeded (ok, skipped or exported)."""
     table = Table(title=f"batch: {len(results)} videos -> {out}")
     for col in ("video", "status", "frames", "seconds", "error"):
         table.add_column(col)
     for r in results:
-        colour = {"ok": "green", "skipped": "cyan", "failed": "red"}[r.status]
+        colour = {"ok": "green", "skipped": "cyan", "exported": "green"}.get(r.status, "red")
         table.add_row(Path(r.video).name, f"[{colour}]{r.status}[/]", str(r.frames), f"{r.seconds:.1f}", r.error)
     console.print(table)
     console.print(f"summary: {out / 'summary.csv'}")
-    if options.viewer:
+    if viewer:
         console.print(f"viewers: {out / 'index.html'}")
-    return all(r.status in ("ok", "skipped") for r in results)
+    return all(r.status in SUCCESS for r in results)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -113,7 +115,7 @@ DetCheckpoint = Annotated[Optional[str], typer.Option(help="MMDetection person d
 # ---------------------------------------------------------------- run
 @app.command()
 def run(
-    video: Annotated[Path, typer.Argument(help="Input video file.")],
+    video: Annotated[Path, typer.Argument(help="Input video file.", readable=False)],
     out: OutDir = Path("outputs"),
     lifter: LifterOpt = None,
     weights: Weights = None,
@@ -192,7 +194,7 @@ def _print_summary(result) -> None:
 # ---------------------------------------------------------------- batch
 @app.command()
 def batch(
-    input_dir: Annotated[Path, typer.Argument(help="Folder of videos.")],
+    input_dir: Annotated[Path, typer.Argument(help="Folder of videos.", readable=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per video).")] = Path("outputs"),
     pattern: Annotated[list[str], typer.Option(
         "--pattern", metavar="GLOB", help="Glob(s) to match (repeatable); default: common video extensions.")] = [],
@@ -239,7 +241,7 @@ def batch(
 @app.command()
 def lift(
     input: Annotated[Path, typer.Argument(
-        help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them.")],
+        help="An .npz with keypoints (T,J,2) px and image_size (w,h), or a folder of them.", readable=False)],
     format: Annotated[KeypointFormat, typer.Option("--format", help="Joint order of 'keypoints'.")] = KeypointFormat.h36m,
     lifter: LifterOpt = None,
     weights: Weights = None,
@@ -257,16 +259,21 @@ def lift(
 
     if not input.exists():
         raise UserError(f"input not found: {input}")
+    if input.is_dir() and not os.access(input, os.R_OK | os.X_OK):
+        raise UserError(f"cannot read input folder {input}: permission denied")
     files = sorted(input.glob("*.npz")) if input.is_dir() else [input]
     if not files:
         raise UserError(f"no .npz files in {input}")
     inputs = [read_lift_input(f, _value(format)) for f in files]  # validate everything before writing anything
     ensure_writable_dir(out)
     model = LoadedLifter.load(_value(lifter), weights, device)
-    for inp in inputs:
-        pose = model.lift(inp.keypoints, inp.image_size, flip=flip)
-        path = write_lift_output(out, inp, pose, model.name, model.sha256)
-        console.print(f"{inp.path.name}: {len(pose)} frames -> {path}")
+    with stage_progress() as progress:
+        for inp in inputs:
+            progress.start(f"lift {inp.path.stem[:20]}", None)
+            pose = model.lift(inp.keypoints, inp.image_size, flip=flip, progress=progress.update)
+            progress.finish()
+            path = write_lift_output(out, inp, pose, model.name, model.sha256)
+            console.print(f"{inp.path.name}: {len(pose)} frames -> {path}")
 
 
 # ---------------------------------------------------------------- train / eval
@@ -370,26 +377,14 @@ def evaluate_cmd(
 # ---------------------------------------------------------------- export
 @export_app.command("bvh")
 def export_bvh_cmd(
-    keypoints: Path = typer.Argument(..., help="keypoints.npz written by `video3d run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .bvh (default: beside the input)."),
+    keypoints: Path = typer.Argument(..., help="keypoints.npz written by `video3d run`.", readable=False),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .bvh (default: skeleton.bvh beside a keypoints.npz, as `run --export bvh` names it)."),
 ) -> None:
     """Fit joint rotations to the 3D joints and write a BVH (Y-up, centimetres)."""
-    import numpy as np
+    from video3d.export.bvh import export_bvh_file
 
-    from video3d.export.bvh import export_bvh
-
-    if not keypoints.is_file():
-        raise UserError(f"input not found: {keypoints}")
-    try:
-        with np.load(keypoints, allow_pickle=False) as z:
-            world, fps = z["keypoints_3d_world"], float(z["fps"])
-    except KeyError as e:
-        raise UserError(f"{keypoints}: missing key {e} (expected a keypoints.npz from `video3d run`)") from None
-    except (ValueError, OSError) as e:
-        raise UserError(f"{keypoints}: not a readable .npz file ({e})") from None
-    path = out or keypoints.with_suffix(".bvh")
-    export_bvh(path, world, fps)
-    console.print(f"wrote {path}")
+    info = export_bvh_file(keypoints, out)
+    console.print(f"wrote {info.path}")
 
 
 # ---------------------------------------------------------------- view
@@ -456,22 +451,52 @@ def make_demo(out: Path = typer.Option(Path("demo_videos/demo_walk.mp4"), "--out
 _CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _interrupt_cause(e: BaseException):
+    """The Interrupted behind an exception typer/click raised in its place, if any."""
+    from video3d.interrupts import Interrupted
+
+    seen = e.__cause__ or e.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen if isinstance(seen, Interrupted) else Interrupted()
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _interrupted(e) -> int:
+    """One line for Ctrl-C / SIGTERM / SIGHUP; exit code 128 + signal number."""
+    console.print(f"interrupted ({e.name}): unfinished outputs removed, earlier results kept", highlight=False)
+    return e.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: one-line errors, exit codes 0/1/2/130."""
+    """Console-script entry point: one-line errors, exit codes 0/1/2, 130/143/129 (SIGINT/TERM/HUP)."""
+    import faulthandler
+
+    from video3d.interrupts import Interrupted, signals_interrupt
+
+    try:  # `kill -USR1 PID` prints where a stuck job is (stderr must be a real file)
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):
+        pass
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
+        with signals_interrupt() as stop:  # SIGTERM / SIGHUP clean up like Ctrl-C
+            rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
+        if stop.signal is not None:  # typer >= 0.29 returns 130 for a KeyboardInterrupt
+            return _interrupted(stop.signal)
         return rv if isinstance(rv, int) else 0
+    except Interrupted as e:
+        return _interrupted(e)
     except typer.Exit as e:
-        return e.exit_code
+        cause = _interrupt_cause(e)
+        return _interrupted(cause) if cause is not None else e.exit_code
     except _CLICK_EXCEPTION as e:  # usage errors (unknown option, bad value): usage + message, exit 2
         e.show()
         return e.exit_code
-    except typer.Abort:
-        console.print("aborted")
-        return 130
+    except typer.Abort as e:  # older typer/click turn KeyboardInterrupt into Abort
+        return _interrupted(_interrupt_cause(e) or Interrupted())
     except KeyboardInterrupt:
-        console.print("interrupted")
-        return 130
+        return _interrupted(Interrupted())
     except UserError as e:
         if _state["debug"]:
             raise

@@ -17,7 +17,7 @@ import numpy as np
 
 from video3d.errors import UserError
 from video3d.export.files import write_pose_files
-from video3d.io.atomic import atomic_dir, ensure_writable_dir
+from video3d.io.atomic import atomic_dir, check_destination, ensure_writable_dir, remove_stale
 from video3d.io.video import VideoInfo, iter_frames, probe
 from video3d.lift.lifter import Lifter
 from video3d.lift.trajectory import root_trajectory
@@ -191,6 +191,8 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     info = probe(video)
     out = Path(out)
     ensure_writable_dir(out)
+    remove_stale(out)  # staging left by killed jobs (only those whose process is gone)
+    final = check_destination(out / (output_name or video.stem))
     if lifter is None:
         progress.status("load lifter")
         lifter = Lifter.load(options.lifter, options.weights, options.device)
@@ -203,15 +205,14 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     lift_sequence(seq, lifter, options, progress)
     timings["lift"] = time.perf_counter() - t
 
-    final = out / (output_name or video.stem)
     with atomic_dir(final) as staging:
         t = time.perf_counter()
         files = write_pose_files(staging, seq)
         if options.export_bvh:
-            from video3d.export.bvh import export_bvh
+            from video3d.export.bvh import BVH_NAME, export_bvh
             from video3d.export.people import shared_world
-            export_bvh(staging / "skeleton.bvh", shared_world([seq])[0], seq.fps)  # root motion = trajectory
-            files.append(staging / "skeleton.bvh")
+            export_bvh(staging / BVH_NAME, shared_world([seq])[0], seq.fps)  # root motion = trajectory
+            files.append(staging / BVH_NAME)
         timings["export"] = time.perf_counter() - t
         if options.render:
             t = time.perf_counter()

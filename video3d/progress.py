@@ -59,6 +59,11 @@ class StageProgress:
             if t.elapsed:
                 self.progress.update(self.task, rate=f"{t.completed / t.elapsed:5.1f} it/s")
 
+    def update(self, done: int, total: int) -> None:
+        """Absolute progress (``done`` of ``total``), for work that reports counts rather than steps."""
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=done, total=total)
+
     def finish(self) -> None:
         if self.progress is not None and self.task is not None:
             t = self.progress.tasks[self.task]

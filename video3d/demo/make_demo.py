@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import imageio_ffmpeg
 import numpy as np
 
+from video3d.io.atomic import partial_path
 from video3d.geometry.camera import Camera, look_at, project, world_to_camera
 from video3d.demo.mannequin import render_mannequin
 from video3d.demo.motion import J, Body, Motion, MotionKind, procedural_motion
@@ -82,7 +83,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, widt
     """Encode RGB frames (H, W, 3) uint8 as H.264 yuv420p mp4; written to a temp name, then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix or '.mp4'}")
+    tmp = partial_path(path if path.suffix else path.with_suffix(".mp4"))
     writer = imageio_ffmpeg.write_frames(
         str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
         quality=None, macro_block_size=1, output_params=["-crf", str(crf), "-preset", "slow",

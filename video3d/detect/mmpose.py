@@ -25,12 +25,9 @@ import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
-import os
 import pickle
 import re
-import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -42,6 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from video3d.io.atomic import atomic_write
 from video3d.detect.base import PersonKeypoints, box_iou
 from video3d.errors import UserError, WeightsError
 
@@ -283,18 +281,12 @@ def _download(url: str, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     expected = _SHA_PREFIX.search(url)
     sha = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
-            while chunk := resp.read(1 << 20):
-                sha.update(chunk)
-                out.write(chunk)
+    with atomic_write(dst, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
+        while chunk := resp.read(1 << 20):
+            sha.update(chunk)
+            out.write(chunk)
         if expected and not sha.hexdigest().startswith(expected.group(1)):
             raise OSError(f"checksum mismatch for {url}")
-        shutil.move(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def resolve_checkpoint(what: str, preset_name: str, url: str | None, local: str | None,

@@ -10,8 +10,6 @@ file is Y-up, in centimetres, with ZXY Euler channels; see ``docs/bvh.md``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -20,8 +18,13 @@ import numpy as np
 
 from video3d import skeleton
 from video3d.errors import UserError
+from video3d.io.atomic import write_text_atomic
 from video3d.formats.bvh import BvhMotion, BvhSkeleton, forward_kinematics, format_bvh
 from video3d.nearest import nearest_valid_index
+
+#: The one name of the BVH in a result folder, whichever route writes it
+#: (``run --export bvh``, ``batch --export bvh``, ``export bvh keypoints.npz``).
+BVH_NAME = "skeleton.bvh"
 
 ROTATION_CHANNELS = ["Zrotation", "Xrotation", "Yrotation"]
 ROOT_CHANNELS = ["Xposition", "Yposition", "Zposition", *ROTATION_CHANNELS]
@@ -469,14 +472,31 @@ def _wrapped_l1(diff: np.ndarray) -> np.ndarray:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Atomic write (0666 minus umask, like every other output); failures are one line."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_text_atomic(path, text)  # disk full, read-only: "cannot write <path>: <reason>"
     except OSError as e:
         raise UserError(f"cannot write BVH file {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write BVH file {path}: {e.strerror or e}") from None
+
+
+def default_bvh_path(keypoints: str | PathLike) -> Path:
+    """Where ``export bvh`` writes by default: ``skeleton.bvh`` beside a result's ``keypoints.npz``
+    (the name ``run --export bvh`` uses), ``<stem>.bvh`` beside any other file."""
+    keypoints = Path(keypoints)
+    return keypoints.with_name(BVH_NAME) if keypoints.name == "keypoints.npz" else keypoints.with_suffix(".bvh")
+
+
+def export_bvh_file(keypoints: str | PathLike, path: str | PathLike | None = None) -> BvhExportInfo:
+    """BVH from a saved ``keypoints.npz`` (``keypoints_3d_world`` and ``fps``); one-line errors."""
+    from video3d.io.npz import positive_scalar, read_npz, require
+
+    keypoints = Path(keypoints)
+    data = read_npz(keypoints)
+    expected = "expected a keypoints.npz written by `video3d run`"
+    world = np.asarray(require(data, "keypoints_3d_world", keypoints, expected))
+    require(data, "fps", keypoints, expected)
+    fps = positive_scalar(data, "fps", keypoints)
+    if world.dtype.kind not in "iuf" or world.ndim != 3 or world.shape[1:] != (skeleton.NUM_JOINTS, 3):
+        raise UserError(f"{keypoints}: 'keypoints_3d_world' must be numbers of shape (T, 17, 3), "
+                        f"got {world.dtype} {world.shape}")
+    return export_bvh(path or default_bvh_path(keypoints), world, fps)

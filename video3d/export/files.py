@@ -86,7 +86,9 @@ def write_csv(path: Path, seq: PoseSequence) -> None:
 def write_pose_files(out_dir: Path, seq: PoseSequence) -> list[Path]:
     """Write the three data files into ``out_dir`` (an atomic staging folder)."""
     paths = [out_dir / "keypoints.npz", out_dir / "keypoints.json", out_dir / "keypoints_3d.csv"]
-    write_npz(paths[0], seq)
-    write_json(paths[1], seq)
-    write_csv(paths[2], seq)
+    for path, write in zip(paths, (write_npz, write_json, write_csv)):
+        try:
+            write(path, seq)
+        except OSError as e:  # disk full, quota...: name the file (the staging folder is then removed)
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     return paths

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
+import os
 import re
 import subprocess
 import tempfile
@@ -99,6 +100,8 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"cannot read video {path}: {exc.strerror or exc}") from None
     if size == 0:
         raise VideoError(f"video file is empty (0 bytes): {path}")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"cannot read video {path}: permission denied")
 
 
 def _ffmpeg_error_line(text: str) -> str:

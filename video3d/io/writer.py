@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from video3d.errors import UserError
+from video3d.io.atomic import partial_path
 from video3d.io.video import ffmpeg_exe, ffmpeg_path
 
 #: libx264 speed preset; "ultrafast" costs ~half the CPU of "veryfast" (files ~4x larger).
@@ -90,7 +91,7 @@ class VideoWriter:
         self.crf, self.preset, self.threads = crf, preset, threads
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.frames_written = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}.mp4")
+        self._tmp = partial_path(self.path.with_suffix(".mp4"))
         self._proc: subprocess.Popen | None = None
         self._errlog = None
         self._pad: np.ndarray | None = None

@@ -8,14 +8,14 @@ frame, root-relative (pelvis = 0), ``lifter``, ``weights_sha256`` (plus
 """
 from __future__ import annotations
 
-import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from video3d.errors import UserError
+from video3d.io.atomic import atomic_write
+from video3d.io.npz import image_size, positive_scalar, read_npz, require
 from video3d.keypoints import FORMATS, NUM_JOINTS_BY_FORMAT, to_h36m
 
 
@@ -35,37 +35,31 @@ def read_lift_input(path: str | Path, fmt: str = "h36m") -> LiftInput:
         raise UserError(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise UserError(f"input not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    data = read_npz(path)
     for key in ("keypoints", "image_size"):
-        if key not in data:
-            raise UserError(f"{path}: missing key {key!r} (found: {', '.join(sorted(data)) or 'none'})")
+        require(data, key, path)
     kp = np.asarray(data["keypoints"])
     n = NUM_JOINTS_BY_FORMAT[fmt]
     if kp.ndim != 3 or kp.shape[1:] != (n, 2) or len(kp) == 0:
         raise UserError(f"{path}: 'keypoints' must have shape (T, {n}, 2) for --format {fmt}, got {kp.shape}")
-    if not np.issubdtype(kp.dtype, np.number):
+    if kp.dtype.kind not in "iuf":
         raise UserError(f"{path}: 'keypoints' must be numeric, got {kp.dtype}")
     if not np.isfinite(kp).all():
         bad = np.flatnonzero(~np.isfinite(kp).all(axis=(1, 2)))
         raise UserError(f"{path}: 'keypoints' contain NaN/inf in {len(bad)} frame(s) (first: {bad[0]}); "
                         "interpolate or drop missing frames first")
-    size = np.asarray(data["image_size"]).reshape(-1)
-    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
-        raise UserError(f"{path}: 'image_size' must be (width, height) > 0, got {data['image_size']!r}")
+    size = image_size(data, "image_size", path)
     scores = None
     if "scores" in data:
-        scores = np.asarray(data["scores"], dtype=np.float32)
+        scores = np.asarray(data["scores"])
+        if scores.dtype.kind not in "iuf":
+            raise UserError(f"{path}: 'scores' must be numeric, got {scores.dtype}")
+        scores = scores.astype(np.float32)
         if scores.shape != kp.shape[:2]:
             raise UserError(f"{path}: 'scores' must have shape {kp.shape[:2]}, got {scores.shape}")
-    fps = float(data["fps"]) if "fps" in data else None
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise UserError(f"{path}: 'fps' must be positive, got {fps}")
+    fps = positive_scalar(data, "fps", path) if "fps" in data else None
     kp_h36m, scores_h36m = to_h36m(kp.astype(np.float32), scores, fmt)
-    return LiftInput(path, kp_h36m, scores_h36m, (int(size[0]), int(size[1])), fps)
+    return LiftInput(path, kp_h36m, scores_h36m, size, fps)
 
 
 def write_lift_output(out_dir: str | Path, inp: LiftInput, keypoints_3d: np.ndarray, lifter: str,
@@ -73,16 +67,11 @@ def write_lift_output(out_dir: str | Path, inp: LiftInput, keypoints_3d: np.ndar
     """Write ``<out_dir>/<stem>.npz`` atomically (temp name, then rename)."""
     out_dir = Path(out_dir)
     out = out_dir / f"{inp.path.stem}.npz"
-    tmp = out_dir / f".{inp.path.stem}.npz.partial"
     payload = {"keypoints_3d": keypoints_3d.astype(np.float32), "lifter": np.asarray(lifter),
                "weights_sha256": np.asarray(weights_sha256), "keypoints_2d": inp.keypoints.astype(np.float32),
                "image_size": np.asarray(inp.image_size, dtype=np.int64)}
     if inp.fps is not None:
         payload["fps"] = np.float64(inp.fps)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **payload)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out, "wb") as f:
+        np.savez(f, **payload)
     return out

@@ -100,8 +100,11 @@ class Lifter:
 
     @torch.inference_mode()
     def predict_normalized(self, x: np.ndarray, flip: bool = True, stride: int | None = None,
-                           batch_size: int | None = None) -> np.ndarray:
+                           batch_size: int | None = None, progress=None) -> np.ndarray:
         """Screen-normalised 2D (L, 17, 2), all finite -> camera-frame 3D (L, 17, 3).
+
+        ``progress(done, total)``, if given, is called after each model batch
+        (``done``/``total`` count windows, or frames for a single-frame model).
 
         Test-time flip averaging: the mirrored input is lifted too and its
         mirrored output averaged in (both models are trained with mirroring).
@@ -119,6 +122,8 @@ class Lifter:
             if flip:
                 out = 0.5 * (out + mirror_torch(self.model(mirror_torch(batch)).float()))
             preds.append(out.cpu().numpy())
+            if progress is not None:
+                progress(min(i + batch_size, len(wins)), len(wins))
         pred = np.concatenate(preds)
         if window == 1:
             pred = pred.reshape(len(pred), 1, 17, 3)
@@ -126,8 +131,10 @@ class Lifter:
         return pred - pred[:, :1]
 
     def lift(self, keypoints_2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None,
-             flip: bool = True) -> np.ndarray:
+             flip: bool = True, progress=None) -> np.ndarray:
         """Pixel 2D (T, 17, 2) -> camera-frame root-relative 3D (T, 17, 3), metres.
+
+        ``progress(done, total)`` reports model batches (see :meth:`predict_normalized`).
 
         Frames that are not ``valid`` are lifted from the nearest valid frame
         (so windows stay continuous) and returned as NaN.
@@ -136,6 +143,6 @@ class Lifter:
             valid = np.isfinite(keypoints_2d).all(axis=(1, 2))
         filled = hold_missing(keypoints_2d, valid)
         x = normalize_screen(filled, *image_size)
-        pose = self.predict_normalized(x, flip=flip)
+        pose = self.predict_normalized(x, flip=flip, progress=progress)
         pose[~valid] = np.nan
         return pose

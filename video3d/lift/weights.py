@@ -6,7 +6,6 @@ and the sha256 of the safetensors file (checked on load).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,6 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from video3d.errors import UserError, WeightsError
+from video3d.io.atomic import atomic_file, atomic_write
+from video3d.io.hashing import file_sha256  # noqa: F401  (re-exported: weights.file_sha256)
 
 #: Input convention every shipped lifter is trained with.
 INPUT_CONVENTION = {
@@ -39,14 +40,6 @@ def weights_dir() -> Path:
     package = Path(__file__).resolve().parents[1]
     installed = package / "weights"
     return installed if installed.is_dir() else package.parent / "weights"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_weights_path(lifter: str) -> Path:
@@ -77,14 +70,12 @@ def save_weights(model: torch.nn.Module, path: str | Path, card: dict) -> dict:
     """Write ``path`` (.safetensors) and its card (.json) atomically; returns the card."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata={"arch": card["arch"]})
-    card = {**card, "input": INPUT_CONVENTION, "file": path.name, "sha256": file_sha256(tmp)}
-    card_tmp = path.with_suffix(".json.partial")
-    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, path)
-    os.replace(card_tmp, path.with_suffix(".json"))
+    with atomic_file(path) as tmp:
+        save_file(state, str(tmp), metadata={"arch": card["arch"]})
+        card = {**card, "input": INPUT_CONVENTION, "file": path.name, "sha256": file_sha256(tmp)}
+    with atomic_write(path.with_suffix(".json")) as f:
+        f.write(json.dumps(card, indent=2) + "\n")
     return card
 
 
@@ -93,9 +84,18 @@ def read_card(path: str | Path) -> dict:
     if not card_path.is_file():
         raise WeightsError(f"model card not found beside the weights: {card_path}")
     try:
-        return json.loads(card_path.read_text())
+        card = json.loads(card_path.read_text())
     except json.JSONDecodeError as e:
         raise WeightsError(f"model card {card_path} is not valid JSON ({e.msg})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WeightsError(f"cannot read model card {card_path}: {getattr(e, 'strerror', None) or e}") from None
+    if not isinstance(card, dict):
+        raise WeightsError(f"model card {card_path} must be a JSON object, got a {type(card).__name__}")
+    if not isinstance(card.get("arch"), str):
+        raise WeightsError(f"model card {card_path} has no 'arch' (the lifter architecture, e.g. \"ktpformer\")")
+    if not isinstance(card.get("config", {}), dict):
+        raise WeightsError(f"model card {card_path}: 'config' must be a JSON object")
+    return card
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -111,11 +111,22 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         state = load_file(str(path), device="cpu")
     except Exception as e:  # safetensors raises several types for damaged files
         raise WeightsError(f"cannot read weights {path}: {e}") from None
+    card_path = path.with_suffix(".json")
     try:
         spec = get_lifter(card.get("arch", "(none)"))
     except UserError as e:
         raise WeightsError(f"model card of {path}: {e}") from None
-    model = spec.build(card.get("preset", spec.default_preset), **card.get("config", {}))
+    try:
+        model = spec.build(card.get("preset", spec.default_preset), **card.get("config", {}))
+    except (TypeError, ValueError, KeyError) as e:
+        raise WeightsError(f"model card {card_path} describes no buildable {card['arch']}: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    expected = model.state_dict()
+    wrong = [k for k, v in state.items() if k in expected and tuple(expected[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise WeightsError(f"weights {path} do not match the config in {card_path}: {len(wrong)} tensor(s) "
+                           f"have another shape (first: {wrong[0]} {tuple(state[wrong[0]].shape)} vs "
+                           f"{tuple(expected[wrong[0]].shape)})")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise WeightsError(f"weights {path} do not match {card['arch']}: "

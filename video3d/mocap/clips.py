@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from video3d.io.atomic import write_bytes_atomic
 from video3d.errors import UserError
 from video3d.keypoints import coco_to_h36m
 from video3d.mocap.asfamc import read_amc, read_asf
@@ -303,9 +304,7 @@ def _write_cached(file: Path, clip: MocapClip) -> None:
     buf = io.BytesIO()
     np.savez(buf, name=clip.name, subject=clip.subject, source=clip.source, action=clip.action,
              fps=np.float64(clip.fps), landmarks_coco=clip.landmarks_coco)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, file)
+    write_bytes_atomic(file, buf.getvalue())
 
 
 #: Archive file name -> the source keys it holds.

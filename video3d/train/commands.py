@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from video3d.errors import UserError
+from video3d.io.atomic import write_text_atomic
 from video3d.progress import console, make_progress, report_console
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,7 @@ def eval_command(weights, lifter, mocap, val_subjects, h36m_3d, h36m_2d, h36m_ca
 
 def write_card_metrics(weights: Path, evaluation: dict, key: str = "held_out_evaluation") -> None:
     """Record held-out metrics in the model card (the weights file, and so its sha256, is unchanged)."""
-    import os
-
     card_path = weights.with_suffix(".json")
     card = json.loads(card_path.read_text())
     card.setdefault("metrics", {})[key] = evaluation
-    tmp = card_path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, card_path)
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from video3d.io.atomic import atomic_write
 from video3d.lift.lifter import Lifter, select_device
 from video3d.lift.weights import save_weights
 from video3d.models.registry import get_lifter
@@ -153,11 +154,11 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
                                     **({"source_mean": val["source_mean"], "by_source": val["by_source"]}
                                        if "source_mean" in val else {})}},
                                                          "history": history})
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best, "history": history,
-                    "sampler_rng": sampler.rng.bit_generator.state, "config": asdict(cfg),
-                    "train_seconds": train_seconds}, ckpt_path.with_suffix(".pt.partial"))
-        ckpt_path.with_suffix(".pt.partial").replace(ckpt_path)
+        with atomic_write(ckpt_path, "wb") as f:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best, "history": history,
+                        "sampler_rng": sampler.rng.bit_generator.state, "config": asdict(cfg),
+                        "train_seconds": train_seconds}, f)
         if on_epoch:
             on_epoch(epoch + 1, record)
     if card is None:  # resumed a finished run
