@@ -12,7 +12,7 @@ from video3d.progress import console, make_progress
 
 
 def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns, recursive: bool, workers: int,
-                           force: bool) -> bool:
+                           force: bool, runner=None) -> bool:
     """Run the batch with an overall bar plus one line per running video; True if all succeeded."""
     progress = make_progress()
     overall = progress.add_task("videos", total=None, rate="")
@@ -37,7 +37,8 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
                 progress.console.print(f"[red]failed[/] {name}: {result.error}", highlight=False)
 
     with Live(progress, console=console, refresh_per_second=4, transient=True):  # the table below stays
-        results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event)
+        results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event,
+                            runner=runner)
     return show_results(results, out, options.viewer)
 
 
