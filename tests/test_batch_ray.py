@@ -85,6 +85,7 @@ def test_missing_ray_is_one_line(tmp_path, clips, tiny_weights, monkeypatch, cap
 
 
 @needs_ray
+@pytest.mark.slow  # a local batch (a process pool) and a Ray batch of the same videos: about a minute
 def test_same_keypoints_as_local_batch_failed_row_and_fast_skip(tmp_path, clips, tiny_weights, ray_runtime):
     src = folder_with(tmp_path, clips[:2], bad=True)
     common = ["--weights", str(tiny_weights["ktpformer"]), "--no-render"]
