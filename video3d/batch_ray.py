@@ -107,8 +107,7 @@ def connect(ray, address: str, workers: int | None) -> bool:
         else:
             ray.init(address=address, **common)
     except (ConnectionError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot connect to the Ray cluster at {address}: {first}") from None
+        raise UserError(f"cannot connect to the Ray cluster at {address}: {_first_line(e)}") from None
     finally:
         if path is None:
             os.environ.pop("PYTHONPATH", None)
@@ -176,5 +175,9 @@ def _result(ray, ref, job, max_retries: int) -> JobResult:
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError):
         return crashed_result(job, max_retries + 1)
     except ray.exceptions.RayError as e:  # node lost, task error outside process_video, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return JobResult(job.name, str(job.video), "failed", error=f"ray: {type(e).__name__}: {first}")
+        return JobResult(job.name, str(job.video), "failed", error=f"ray: {type(e).__name__}: {_first_line(e)}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
