@@ -414,3 +414,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_signals_deferred_delivers_after_the_critical_section():
+    from video3d.interrupts import Interrupted, signals_deferred, signals_interrupt
+
+    steps = []
+    with pytest.raises(Interrupted) as e:
+        with signals_interrupt():
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("critical section finished")
+            steps.append("not reached")
+    assert steps == ["critical section finished"] and e.value.exit_code == 143

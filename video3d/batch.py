@@ -36,6 +36,7 @@ from video3d.errors import UserError
 from video3d.io.atomic import atomic_write, ensure_writable_dir, remove_stale, write_text_atomic
 from video3d.io.hashing import file_sha256, json_sha256
 from video3d.io.locks import exclusive_lock
+from video3d.interrupts import signals_deferred
 from video3d.pipeline import RunOptions
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,8 @@ def _run_pool(pools: list, todo: deque, out: Path, workers: int, options: RunOpt
         while todo and len(pending) < workers:
             job = todo.popleft()
             try:
-                fut = pool.submit(_process, str(job.video), job.name, str(out))
+                with signals_deferred():  # never interrupt a worker's start half-way
+                    fut = pool.submit(_process, str(job.video), job.name, str(out))
             except (cf.process.BrokenProcessPool, RuntimeError):
                 todo.appendleft(job)
                 pool = _restart(pools, pool, out, workers, options)

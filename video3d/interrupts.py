@@ -65,3 +65,32 @@ def signals_interrupt() -> Iterator[StopRecord]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back during a short critical section, then deliver them.
+
+    Used around starting worker processes: an exception raised half-way
+    through a spawn leaves a child that dies with a traceback on the shared
+    stderr. A signal that arrives inside the block is passed to the handler
+    that was in place (or re-raised) as soon as the block ends. Main thread only.
+    """
+    caught: list[int] = []
+    try:
+        previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in HANDLED}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if caught:
+            signum = caught[0]
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
