@@ -89,23 +89,26 @@ def _assigned_cpus() -> int:
 def connect(ray, address: str, workers: int | None) -> bool:
     """Start (``local``) or join (``auto``, ``ray://...``, ``host:port``) Ray; True if this call started it.
 
-    Ray's driver installs its own SIGTERM handler; the CLI's (SIGTERM stops
-    like Ctrl-C) is put back.
+    Stop signals wait until Ray has started (no half-started runtime), and
+    the handlers in place before (the CLI's: SIGTERM stops like Ctrl-C) are
+    put back over any handler Ray's driver installs.
     """
+    from video3d.interrupts import signals_deferred
+
     if ray.is_initialized():
         return False
-    keep = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM))}
     common = dict(log_to_driver=False, configure_logging=False)
     path = os.environ.get("PYTHONPATH")
     try:
-        if address == LOCAL:  # local workers import this very video3d (a checkout, not another install)
-            cpus = os.cpu_count() or 1
-            here = str(Path(__file__).resolve().parents[1])
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, path) if p)
-            ray.init(num_cpus=min(workers or cpus, cpus), include_dashboard=False,
-                     object_store_memory=100 * 1024 ** 2, **common)
-        else:
-            ray.init(address=address, **common)
+        with signals_deferred():
+            if address == LOCAL:  # local workers import this very video3d (a checkout, not another install)
+                cpus = os.cpu_count() or 1
+                here = str(Path(__file__).resolve().parents[1])
+                os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, path) if p)
+                ray.init(num_cpus=min(workers or cpus, cpus), include_dashboard=False,
+                         object_store_memory=100 * 1024 ** 2, **common)
+            else:
+                ray.init(address=address, **common)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise UserError(f"cannot connect to the Ray cluster at {address}: {_first_line(e)}") from None
     finally:
@@ -113,9 +116,6 @@ def connect(ray, address: str, workers: int | None) -> bool:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = path
-        for s, h in keep.items():
-            if h is not None:
-                signal.signal(s, h)
     return True
 
 
