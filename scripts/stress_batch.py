@@ -42,7 +42,7 @@ def make_inputs(root: Path, clips: int, frames: int, seed: int) -> tuple[Path, P
 
     from video3d.demo.make_demo import render_ground_truth_clip
     from video3d.lift.weights import save_weights
-    from video3d.models.presets import build_model, model_config
+    from video3d.models.registry import build_model, model_config
 
     torch.set_num_threads(1)
     src = root / "videos"

@@ -156,16 +156,25 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _process(video: str, name: str, out: str) -> JobResult:
+    return process_video(video, name, out, _worker["options"], _worker)
+
+
+def process_video(video: str, name: str, out: str, options: RunOptions, cache: dict) -> JobResult:
+    """Run one video into ``out/<name>/`` (staged, renamed into place); never raises for a bad video.
+
+    ``cache`` holds the worker's loaded lifter under ``"lifter"`` so that the
+    models are loaded once per worker process (the local pool's worker state
+    or the Ray worker's module-level cache).
+    """
     from video3d.errors import UserError as _UserError
     from video3d.lift.lifter import Lifter
     from video3d.pipeline import run_video
 
-    options: RunOptions = _worker["options"]
     t0 = time.perf_counter()
     try:
-        if _worker["lifter"] is None:
-            _worker["lifter"] = Lifter.load(options.lifter, options.weights, options.device)
-        res = run_video(video, Path(out), options, lifter=_worker["lifter"], output_name=name)
+        if cache.get("lifter") is None:
+            cache["lifter"] = Lifter.load(options.lifter, options.weights, options.device)
+        res = run_video(video, Path(out), options, lifter=cache["lifter"], output_name=name)
         return JobResult(name, video, "ok", res.num_frames, time.perf_counter() - t0)
     except _UserError as e:
         return JobResult(name, video, "failed", 0, time.perf_counter() - t0, str(e))
@@ -196,7 +205,7 @@ def export_bvh_from_saved(folder: Path) -> int:
 
 
 def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTERNS, recursive: bool = False,
-              workers: int = 1, force: bool = False, on_event=None) -> list[JobResult]:
+              workers: int = 1, force: bool = False, on_event=None, runner=None) -> list[JobResult]:
     """Process every matching video under ``root`` into ``out/<name>/``.
 
     on_event(kind, job_name, result_or_None) is called with kind in
@@ -204,6 +213,13 @@ def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTE
     video (in input order) and always writes ``out/summary.csv``, also when
     interrupted (the interrupt is re-raised after it). Raises UserError when
     another batch is writing to ``out``.
+
+    ``runner(todo, out, workers, options, finish, emit)`` executes the videos
+    that need work (default: :func:`run_local`, a process pool on this
+    machine; :mod:`video3d.batch_ray` runs them on Ray). It calls
+    ``emit("start", name, None)`` when a video starts and ``finish(job,
+    JobResult)`` for every video it completes, and stops its workers in a
+    ``finally`` when interrupted; manifest, skip rules and summary stay here.
     """
     out = Path(out)
     ensure_writable_dir(out)
@@ -212,10 +228,11 @@ def run_batch(root: Path, out: Path, options: RunOptions, patterns=DEFAULT_PATTE
             raise UserError(f"another video3d batch is already writing to {out}; "
                             "wait for it to finish or choose another --out")
         remove_stale(out)
-        return _run_locked(root, out, options, patterns, recursive, max(1, workers), force, on_event)
+        return _run_locked(root, out, options, patterns, recursive, max(1, workers), force, on_event,
+                           runner or run_local)
 
 
-def _run_locked(root, out, options, patterns, recursive, workers, force, on_event) -> list[JobResult]:
+def _run_locked(root, out, options, patterns, recursive, workers, force, on_event, runner) -> list[JobResult]:
     jobs = plan_jobs(root, out, options, patterns, recursive)
     if not jobs:
         raise UserError(f"no videos matching {', '.join(patterns)} in {root}")
@@ -256,13 +273,10 @@ def _run_locked(root, out, options, patterns, recursive, workers, force, on_even
         else:
             todo.append(job)
 
-    pools: list[cf.ProcessPoolExecutor] = []  # every pool started, so an interrupt stops them all
     try:
         if todo:
-            _run_pool(pools, todo, out, workers, options, finish, emit)
+            runner(todo, out, workers, options, finish, emit)
     finally:
-        for pool in pools:
-            _terminate(pool)
         remove_stale(out)
         ordered = [results.get(j.name) or JobResult(j.name, str(j.video), "interrupted",
                                                     error="stopped before it finished") for j in jobs]
@@ -271,6 +285,16 @@ def _run_locked(root, out, options, patterns, recursive, workers, force, on_even
             from video3d.viewer.index import write_index
             write_index(out, ordered)
     return ordered
+
+
+def run_local(todo: deque, out: Path, workers: int, options: RunOptions, finish, emit) -> None:
+    """The default runner: a process pool on this machine (see :func:`run_batch`)."""
+    pools: list[cf.ProcessPoolExecutor] = []  # every pool started, so an interrupt stops them all
+    try:
+        _run_pool(pools, todo, out, workers, options, finish, emit)
+    finally:
+        for pool in pools:
+            _terminate(pool)
 
 
 def _run_pool(pools: list, todo: deque, out: Path, workers: int, options: RunOptions, finish, emit) -> None:
@@ -320,9 +344,13 @@ def _retry_or_fail(job: VideoJob, crashes: dict, todo: deque, finish) -> None:
     if crashes[job.name] <= CRASH_RETRIES:
         todo.appendleft(job)
     else:
-        finish(job, JobResult(job.name, str(job.video), "failed",
-                              error=f"worker process crashed {crashes[job.name]} times on this video "
-                                    "(killed, or out of memory)"))
+        finish(job, crashed_result(job, crashes[job.name]))
+
+
+def crashed_result(job: VideoJob, crashes: int) -> JobResult:
+    """The failed row of a video whose worker process died every time it was tried."""
+    return JobResult(job.name, str(job.video), "failed",
+                     error=f"worker process crashed {crashes} times on this video (killed, or out of memory)")
 
 
 def _new_pool(pools: list, workers: int, options: RunOptions) -> cf.ProcessPoolExecutor:

@@ -12,7 +12,7 @@ from video3d.progress import console, make_progress
 
 
 def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns, recursive: bool, workers: int,
-                           force: bool) -> bool:
+                           force: bool, runner=None) -> bool:
     """Run the batch with an overall bar plus one line per running video; True if all succeeded."""
     progress = make_progress()
     overall = progress.add_task("videos", total=None, rate="")
@@ -37,11 +37,12 @@ def run_batch_with_display(root: Path, out: Path, options: RunOptions, patterns,
                 progress.console.print(f"[red]failed[/] {name}: {result.error}", highlight=False)
 
     with Live(progress, console=console, refresh_per_second=4, transient=True):  # the table below stays
-        results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event)
-    return show_results(results, out, index=options.viewer)
+        results = run_batch(root, out, options, patterns, recursive, workers, force, on_event=on_event,
+                            runner=runner)
+    return show_results(results, out, options.viewer)
 
 
-def show_results(results, out: Path, index: bool = False) -> bool:
+def show_results(results, out: Path, viewer: bool = False) -> bool:
     """Final table on stderr; True if every video succeeded (ok, skipped or exported)."""
     table = Table(title=f"batch: {len(results)} videos -> {out}")
     for col in ("video", "status", "frames", "seconds", "error"):
@@ -51,6 +52,6 @@ def show_results(results, out: Path, index: bool = False) -> bool:
         table.add_row(Path(r.video).name, f"[{colour}]{r.status}[/]", str(r.frames), f"{r.seconds:.1f}", r.error)
     console.print(table)
     console.print(f"summary: {out / 'summary.csv'}")
-    if index:
+    if viewer:
         console.print(f"viewers: {out / 'index.html'}")
     return all(r.status in SUCCESS for r in results)

@@ -200,8 +200,15 @@ def batch(
     pattern: Annotated[list[str], typer.Option(
         "--pattern", metavar="GLOB", help="Glob(s) to match (repeatable); default: common video extensions.")] = [],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search sub-folders too.")] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes (each loads the models once).")] = 1,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", "-w", help="Worker processes (each loads the models once); default 1, with --ray: "
+                                "as many videos at once as the Ray cluster has CPUs.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo videos that are already complete.")] = False,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="[ADDRESS]", help="Run the videos as Ray tasks (extra: pip install 'video3d\\[ray]'). "
+        "Alone: a local Ray runtime; ADDRESS: auto, ray://host:port or host:port joins a cluster.")] = None,
+    gpus_per_video: Annotated[float, typer.Option(
+        "--gpus-per-video", help="With --ray: GPUs each video reserves (e.g. 0.5 runs two per GPU).")] = 0.0,
     lifter: LifterOpt = None,
     weights: Weights = None,
     detector: Detector = DetectorName.blazepose,
@@ -231,9 +238,19 @@ def batch(
     from video3d.batch import DEFAULT_PATTERNS
     from video3d.batch_display import run_batch_with_display
 
-    options = _run_options(**{k: v for k, v in locals().items()
-                              if k not in ("input_dir", "out", "pattern", "recursive", "workers", "force")})
-    ok = run_batch_with_display(input_dir, out, options, tuple(pattern) or DEFAULT_PATTERNS, recursive, workers, force)
+    options = _run_options(**{k: v for k, v in locals().items() if k not in (
+        "input_dir", "out", "pattern", "recursive", "workers", "force", "ray", "gpus_per_video")})
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    runner = None
+    if ray is not None:
+        from video3d.batch_ray import ray_runner
+
+        runner = ray_runner(ray, gpus_per_video, workers=workers)
+    elif gpus_per_video:
+        raise UserError("--gpus-per-video needs --ray")
+    ok = run_batch_with_display(input_dir, out, options, tuple(pattern) or DEFAULT_PATTERNS, recursive,
+                                workers or 1, force, runner=runner)
     if not ok:
         raise typer.Exit(1)
 
@@ -504,6 +521,18 @@ def _interrupted(e) -> int:
     return e.exit_code
 
 
+def _ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` may stand alone (a local runtime): make it ``--ray=local`` unless an address follows."""
+    from video3d.batch_ray import LOCAL, is_address
+
+    if "--ray" not in argv or "batch" not in argv:
+        return argv
+    i = argv.index("--ray")
+    if i + 1 < len(argv) and is_address(argv[i + 1]):
+        return argv
+    return argv[:i] + [f"--ray={LOCAL}"] + argv[i + 1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, exit codes 0/1/2, 130/143/129 (SIGINT/TERM/HUP)."""
     import faulthandler
@@ -514,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     except (AttributeError, ValueError, OSError):
         pass
+    from rich.markup import escape  # messages name files and extras such as 'video3d[ray]'
+
+    argv = _ray_flag(list(sys.argv[1:] if argv is None else argv))
     try:
         with signals_interrupt() as stop:  # SIGTERM / SIGHUP clean up like Ctrl-C
             rv = app(args=argv, standalone_mode=False, prog_name="video3d")  # returns typer.Exit's code
@@ -535,12 +567,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         if _state["debug"]:
             raise
-        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 1
     except Exception as e:  # an unexpected bug: still one line unless --debug
         if _state["debug"]:
             raise
-        console.print(f"[red]error:[/] unexpected {type(e).__name__}: {e} (run with --debug for the traceback)",
+        console.print(f"[red]error:[/] unexpected {type(e).__name__}: {escape(str(e))} (run with --debug for the traceback)",
                       highlight=False, soft_wrap=True)
         return 2
 
