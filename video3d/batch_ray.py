@@ -105,8 +105,9 @@ def connect(ray, address: str, workers: int | None) -> bool:
                 cpus = os.cpu_count() or 1
                 here = str(Path(__file__).resolve().parents[1])
                 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, path) if p)
+                # A local runtime stays on the loopback interface: nothing leaves this machine.
                 ray.init(num_cpus=min(workers or cpus, cpus), include_dashboard=False,
-                         object_store_memory=100 * 1024 ** 2, **common)
+                         object_store_memory=100 * 1024 ** 2, _node_ip_address="127.0.0.1", **common)
             else:
                 ray.init(address=address, **common)
     except (ConnectionError, ValueError, RuntimeError) as e:
