@@ -319,6 +319,25 @@ def test_real_multicam_clip(tmp_path, calib):
     assert np.all(np.abs(pelvis[:, :2]) < 4.0) and np.all((pelvis[:, 2] > 0.5) & (pelvis[:, 2] < 1.4))
 
 
+@pytest.mark.slow
+def test_real_multicam_clip_everyone(tmp_path):
+    """--person all: the multi-person 2D in every view gives both people of the shared clip."""
+    pytest.importorskip("trackers")
+    pytest.importorskip("ai_edge_litert")
+    if not (SHARED_MC / "videos" / "cam01.mp4").is_file():
+        pytest.skip(f"multi-view clip not available: {SHARED_MC} (../shared/media is absent on this machine)")
+    videos = [SHARED_MC / "videos" / f"cam0{k}.mp4" for k in (1, 2, 3, 4)]
+    res = run_multiview(videos, SHARED_MC / "calibration" / "Calib.toml", tmp_path, "all",
+                        MultiviewOptions(render=False, person="all"))
+    with np.load(res.out_dir / "people.npz") as z:
+        assert z["keypoints_3d_world"].shape[:2] == (2, 100)
+        assert (z["valid"].mean(axis=1) > 0.8).all()
+        pelvis = z["keypoints_3d_world"][:, :, 0]
+        both = z["valid"].all(axis=0)
+        gap = np.linalg.norm(pelvis[0, both, :2] - pelvis[1, both, :2], axis=-1)
+        assert np.median(gap) > 0.4  # two different people, not one seen twice
+
+
 def test_real_detector_on_empty_views_is_a_one_line_error(scene, tmp_path):
     folder, _, videos = scene
     with pytest.raises(UserError, match=r"^view cam1 \(cam1.mp4\): no person detected in any frame$"):
