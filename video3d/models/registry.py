@@ -174,7 +174,7 @@ register(LifterSpec(
                       drop_rate=0.0, drop_path_rate=0.0),
     },
     default_preset="paper",
-    default_weights="ampose-cmu",
+    default_weights="ampose-mocap",
     # REFERENCE §4: MSE, Adam lr 2.5e-5 (decay 0.98/epoch).
     loss=_mse_loss,
     loss_label="MSE",
@@ -182,7 +182,7 @@ register(LifterSpec(
 ))
 
 #: The lifter used when neither ``--lifter`` nor ``--weights`` names one.
-DEFAULT_LIFTER = "ktpformer"
+DEFAULT_LIFTER = "ampose"
 
 
 def get_lifter(name: str) -> LifterSpec:
