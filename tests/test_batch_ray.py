@@ -116,6 +116,7 @@ def test_same_keypoints_as_local_batch_failed_row_and_fast_skip(tmp_path, clips,
 
 
 @needs_ray
+@pytest.mark.slow  # starts a local Ray runtime: kept out of the quick loop, run by CI
 def test_killed_worker_is_retried_and_leaves_no_staging(tmp_path, clips, tiny_weights, ray_runtime):
     from video3d.batch_ray import ray_runner
     from video3d.pipeline import RunOptions
@@ -136,6 +137,7 @@ def test_killed_worker_is_retried_and_leaves_no_staging(tmp_path, clips, tiny_we
 
 
 @needs_ray
+@pytest.mark.slow  # starts a local Ray runtime: kept out of the quick loop, run by CI
 def test_interrupted_ray_batch_resumes_every_video_exactly_once(tmp_path, clips, tiny_weights, ray_runtime):
     from video3d.batch_ray import ray_runner
     from video3d.pipeline import RunOptions

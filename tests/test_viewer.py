@@ -206,6 +206,7 @@ def pane_rect(browser: Chromium, element_id: str) -> tuple[int, int, int, int]:
     return tuple(int(round(v)) for v in r)
 
 
+@pytest.mark.slow  # headless Chromium: kept out of the quick loop, run by CI
 def test_page_in_chromium_draws_and_seeks(browser, tmp_path):
     n = 45
     truth = make_result(tmp_path / "r", num_frames=n, invalid=[20, 21, 22])
@@ -256,6 +257,7 @@ def test_page_in_chromium_draws_and_seeks(browser, tmp_path):
     assert browser.errors() == []
 
 
+@pytest.mark.slow  # headless Chromium: kept out of the quick loop, run by CI
 def test_page_with_people_cameras_and_no_video(browser, tmp_path):
     make_result(tmp_path / "r", num_frames=30, people=2, cameras=4)
     open_page(browser, write_viewer(tmp_path / "r"))
@@ -286,6 +288,7 @@ def test_page_with_people_cameras_and_no_video(browser, tmp_path):
     assert browser.errors() == []
 
 
+@pytest.mark.slow  # headless Chromium: kept out of the quick loop, run by CI
 def test_real_pipeline_result_in_chromium(browser, tmp_path, tiny_weights):
     """Through `video3d run` on a tiny generated clip: the page loads, the overlay plays, no errors.
 
@@ -341,6 +344,7 @@ def test_batch_writes_index_and_viewers(tmp_path, tiny_weights):
 
 
 @pytest.mark.parametrize("case", ["one frame", "no pose at all"])
+@pytest.mark.slow  # headless Chromium: kept out of the quick loop, run by CI
 def test_degenerate_results_load_without_errors(browser, tmp_path, case):
     folder = tmp_path / "r"
     if case == "one frame":
