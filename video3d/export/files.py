@@ -19,6 +19,20 @@ from video3d import skeleton
 from video3d.pose import PoseSequence
 
 
+def metadata_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
+    """The metadata keys keypoints.npz and people.npz share: fps, image_size, joint_names,
+    parents, detector, lifter, weights_sha256."""
+    return {
+        "fps": np.float64(seq.fps),
+        "image_size": np.asarray(seq.image_size, dtype=np.int64),
+        "joint_names": np.asarray(skeleton.JOINT_NAMES),
+        "parents": np.asarray(skeleton.PARENTS, dtype=np.int64),
+        "detector": np.asarray(seq.detector),
+        "lifter": np.asarray(seq.lifter),
+        "weights_sha256": np.asarray(seq.weights_sha256),
+    }
+
+
 def pose_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
     """The npz payload of a lifted sequence."""
     if seq.keypoints_3d_camera is None or seq.keypoints_3d_world is None:
@@ -30,13 +44,7 @@ def pose_arrays(seq: PoseSequence) -> dict[str, np.ndarray]:
         "keypoints_3d_world": seq.keypoints_3d_world.astype(np.float32),
         "valid": seq.valid.astype(bool),
         "interpolated": np.asarray(seq.interpolated, dtype=bool),
-        "fps": np.float64(seq.fps),
-        "image_size": np.asarray(seq.image_size, dtype=np.int64),
-        "joint_names": np.asarray(skeleton.JOINT_NAMES),
-        "parents": np.asarray(skeleton.PARENTS, dtype=np.int64),
-        "detector": np.asarray(seq.detector),
-        "lifter": np.asarray(seq.lifter),
-        "weights_sha256": np.asarray(seq.weights_sha256),
+        **metadata_arrays(seq),
         "root_translation": (np.full((len(seq), 3), np.nan, np.float32) if seq.root_translation is None
                              else seq.root_translation.astype(np.float32)),
         "gaps": np.asarray(json.dumps(gap_records(seq.gaps))),

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from video3d import skeleton
-from video3d.export.files import _jsonable
+from video3d.export.files import _jsonable, metadata_arrays
 from video3d.lift.world import CAMERA_TO_WORLD, estimate_up_correction
 from video3d.pose import PoseSequence
 
@@ -61,13 +61,7 @@ def people_arrays(seqs: Sequence[PoseSequence]) -> dict[str, np.ndarray]:
         "keypoints_3d_world": shared_world(seqs),
         "root_translation": root.astype(np.float32),
         "valid": np.stack([s.valid for s in seqs]).astype(bool),
-        "fps": np.float64(first.fps),
-        "image_size": np.asarray(first.image_size, dtype=np.int64),
-        "joint_names": np.asarray(skeleton.JOINT_NAMES),
-        "parents": np.asarray(skeleton.PARENTS, dtype=np.int64),
-        "detector": np.asarray(first.detector),
-        "lifter": np.asarray(first.lifter),
-        "weights_sha256": np.asarray(first.weights_sha256),
+        **metadata_arrays(first),
     }
 
 
