@@ -64,7 +64,9 @@ def test_run_and_batch_share_their_option_declarations():
 
 def test_lifter_precedence_is_documented_in_help():
     text = " ".join(help_text("run").replace("│", " ").split())
-    assert "Default: the one in the --weights card, else ktpformer" in text
+    from video3d.models.registry import DEFAULT_LIFTER
+
+    assert f"Default: the one in the --weights card, else {DEFAULT_LIFTER}" in text
     assert "the two must agree" in text
 
 

@@ -36,10 +36,10 @@ class Track2D:
     @property
     def size_px(self) -> float:
         """Median over frames of the keypoints' bbox diagonal (pixels)."""
-        kp = self.keypoints
-        with np.errstate(invalid="ignore"):
-            diag = np.linalg.norm(np.nanmax(kp, axis=1) - np.nanmin(kp, axis=1), axis=-1) \
-                if np.isfinite(kp).any() else np.array([np.nan])
+        kp = self.keypoints[np.isfinite(self.keypoints).all(axis=-1).any(axis=-1)]  # frames with a point
+        if not len(kp):
+            return 1.0
+        diag = np.linalg.norm(np.nanmax(kp, axis=1) - np.nanmin(kp, axis=1), axis=-1)
         d = np.nanmedian(diag) if np.isfinite(diag).any() else np.nan
         return float(d) if np.isfinite(d) and d > 0 else 1.0
 
