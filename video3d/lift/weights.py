@@ -55,12 +55,14 @@ def resolve_weights(lifter: str, weights: str | Path | None = None) -> Path:
     ``weights`` may be a path to a .safetensors file (its .json card beside it)
     or the name of a file in :func:`weights_dir`.
     """
-    if weights is None:
-        path = default_weights_path(lifter)
-    else:
-        path = Path(weights)
-        if not path.suffix and not path.exists():
-            path = weights_dir() / f"{weights}.safetensors"
+    return find_weights_file(default_weights_path(lifter) if weights is None else weights)
+
+
+def find_weights_file(weights: str | Path) -> Path:
+    """A .safetensors path, or the name of a file in :func:`weights_dir`; WeightsError if absent."""
+    path = Path(weights)
+    if not path.suffix and not path.exists():
+        path = weights_dir() / f"{weights}.safetensors"
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     return path
@@ -98,15 +100,22 @@ def read_card(path: str | Path) -> dict:
     return card
 
 
+def read_verified_card(path: str | Path) -> dict:
+    """The model card of ``path`` (:func:`read_card`) with ``sha256`` set to the file's own,
+    after checking it against the card's."""
+    card = read_card(path)
+    digest = file_sha256(path)
+    if card.get("sha256") and card["sha256"] != digest:
+        raise WeightsError(f"weights file {path} is corrupt or was changed (sha256 mismatch with its card)")
+    return {**card, "sha256": digest}
+
+
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the model described by the card and load the weights (sha256-checked)."""
     from video3d.models.registry import get_lifter
 
     path = Path(path)
-    card = read_card(path)
-    digest = file_sha256(path)
-    if card.get("sha256") and card["sha256"] != digest:
-        raise WeightsError(f"weights file {path} is corrupt or was changed (sha256 mismatch with its card)")
+    card = read_verified_card(path)
     try:
         state = load_file(str(path), device="cpu")
     except Exception as e:  # safetensors raises several types for damaged files
@@ -132,4 +141,4 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         raise WeightsError(f"weights {path} do not match {card['arch']}: "
                            f"{len(missing)} missing, {len(unexpected)} unexpected tensors")
     model.eval().to(device)
-    return model, {**card, "sha256": digest, "path": str(path)}
+    return model, {**card, "path": str(path)}

@@ -20,7 +20,7 @@ from video3d.errors import WeightsError
 from video3d.geometry.camera import CalibratedCamera
 from video3d.geometry.triangulation import undistort_points
 from video3d.io.atomic import atomic_file, write_text_atomic
-from video3d.lift.weights import file_sha256, weights_dir
+from video3d.lift.weights import file_sha256, find_weights_file, read_verified_card
 from video3d.models.multiview import MultiViewRelational
 from video3d.multiview.features import ray_features
 from video3d.multiview.synth import make_sample, stack_samples
@@ -48,29 +48,14 @@ def save_model(model: MultiViewRelational, path: str | Path, card: dict) -> dict
 
 
 def resolve_model_path(weights: str | Path | None = None) -> Path:
-    """A .safetensors path, a name in :func:`weights_dir`, or None for the shipped default."""
-    if weights is None:
-        path = weights_dir() / f"{DEFAULT_NAME}.safetensors"
-    else:
-        path = Path(weights)
-        if not path.suffix and not path.exists():
-            path = weights_dir() / f"{weights}.safetensors"
-    if not path.is_file():
-        raise WeightsError(f"multi-view weights not found: {path}")
-    return path
+    """A .safetensors path, a name in the shipped weights folder, or None for the shipped default."""
+    return find_weights_file(DEFAULT_NAME if weights is None else weights)
 
 
 def load_model(weights: str | Path | None = None) -> tuple[MultiViewRelational, dict]:
     """Build the model from its card and load the weights (sha256-checked)."""
     path = resolve_model_path(weights)
-    card_path = path.with_suffix(".json")
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise WeightsError(f"model card {card_path} missing or unreadable ({e})") from None
-    digest = file_sha256(path)
-    if card.get("sha256") and card["sha256"] != digest:
-        raise WeightsError(f"weights file {path} is corrupt or was changed (sha256 mismatch with its card)")
+    card = read_verified_card(path)
     if card.get("arch") != ARCH:
         raise WeightsError(f"{path}: not multi-view weights (arch {card.get('arch')!r})")
     model = MultiViewRelational(**card.get("config", {}))
@@ -80,7 +65,7 @@ def load_model(weights: str | Path | None = None) -> tuple[MultiViewRelational, 
         raise WeightsError(f"cannot read weights {path}: {e}") from None
     if missing or unexpected:
         raise WeightsError(f"weights {path} do not match {ARCH}: {len(missing)} missing, {len(unexpected)} unexpected")
-    return model.eval(), {**card, "sha256": digest, "path": str(path)}
+    return model.eval(), {**card, "path": str(path)}
 
 
 # ----------------------------------------------------------------------------- batches
