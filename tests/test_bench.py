@@ -23,6 +23,7 @@ def test_bench_reports_stages_and_ratio(tmp_path, tiny_weights, monkeypatch, ren
     assert res["frames"] == 12 and res["mode"] == "concurrent" and res["render"] is render
     assert res["ratio_to_decode_detect"] == pytest.approx(s["total"] / s["decode+detect"])
     assert res["ratio_to_decode_detect"] >= 1.0  # end to end includes the detection stage
+    assert res["ratio_to_decode_detect_alone"] == pytest.approx(s["total"] / s["decode+detect_alone"])
     assert f["end_to_end"] == pytest.approx(12 / s["total"])
     assert set(res["load_average_1min"]) == {"before_decode", "before_detect_only", "before_run", "after_run"}
     if render:

@@ -37,7 +37,7 @@ from video3d.io.atomic import atomic_write, ensure_writable_dir, remove_stale, w
 from video3d.io.hashing import file_sha256, json_sha256
 from video3d.io.locks import exclusive_lock
 from video3d.interrupts import signals_deferred
-from video3d.pipeline import RunOptions
+from video3d.options import RunOptions
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from rich.live import Live
 from rich.table import Table
 
 from video3d.batch import SUCCESS, run_batch
-from video3d.pipeline import RunOptions
+from video3d.options import RunOptions
 from video3d.progress import console, make_progress
 
 

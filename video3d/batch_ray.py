@@ -29,7 +29,7 @@ from pathlib import Path
 
 from video3d.batch import CRASH_RETRIES, JobResult, crashed_result, process_video
 from video3d.errors import UserError
-from video3d.pipeline import RunOptions
+from video3d.options import RunOptions
 
 #: ``--ray`` without an address: start a local Ray runtime on this machine.
 LOCAL = "local"

@@ -156,7 +156,7 @@ def run(
 
 
 def _run_options(**kw):
-    from video3d.pipeline import RunOptions
+    from video3d.options import RunOptions
 
     kw = {k: _value(v) for k, v in kw.items()}
     return RunOptions(lifter=kw["lifter"], weights=kw["weights"], device=kw["device"], detector=kw["detector"],
@@ -466,7 +466,7 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers as JSON."),
     smoothing: bool = typer.Option(False, "--smoothing", help="Instead: jitter and lag of every smoothing option."),
     render: bool = typer.Option(True, "--render/--no-render", help="Include writing overlay.mp4 and skeleton3d.mp4."),
-    sequential: bool = typer.Option(False, "--sequential", help="Render both videos in one process (the reference path)."),
+    sequential: bool = typer.Option(False, "--sequential", help="Detect and render in one process (the reference path; same outputs)."),
 ) -> None:
     """Throughput of decode, detection, lifting, rendering and end to end (frames/s).
 

@@ -35,7 +35,7 @@ def make_multi_detector(options: RunOptions):
     if options.detector == "blazepose":
         from video3d.detect.multi import MultiBlazePoseDetector
         return MultiBlazePoseDetector()
-    from video3d.pipeline import make_detector
+    from video3d.options import make_detector
     return make_detector(options)  # MMPose is top-down over every detected person already
 
 

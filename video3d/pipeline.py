@@ -23,45 +23,11 @@ from video3d.lift.lifter import Lifter
 from video3d.lift.trajectory import root_trajectory
 from video3d.lift.world import camera_to_display_world
 from video3d.native_stderr import native_stderr_silenced
+from video3d.options import RunOptions, make_detector  # noqa: F401 - re-exported
 from video3d.pose import PoseSequence
 from video3d.progress import StageProgress
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    """Everything `video3d run` / `batch` can be told (CLI flags map 1:1)."""
-
-    lifter: str | None = None  # None: the --weights card decides, else the registry's default
-    weights: str | None = None
-    device: str = "auto"
-    detector: str = "blazepose"
-    person: str = "auto"
-    render: bool = True
-    flip: bool = True
-    max_gap_s: float = 0.5
-    smooth_2d: str = "none"
-    smooth_3d: str = "none"
-    bones: str = "consistent"  # 'consistent': per-clip bone lengths (video3d.lift.bones); 'raw': as lifted
-    export_bvh: bool = False
-    viewer: bool = True
-    max_render_height: int = 720
-    mmpose_preset: str = "hrnet-w32"
-    pose_config: str | None = None
-    pose_checkpoint: str | None = None
-    det_config: str | None = None
-    det_checkpoint: str | None = None
-    fov_deg: float = 60.0  # long-side field of view for the root trajectory (video3d.lift.trajectory)
-    fuse_detector_3d: bool = True  # average with the detector's own 3D when it gives one (video3d.lift.fusion)
-    sequential: bool = False  # render both videos in this process (no render child); outputs are identical
-
-    def settings_key(self) -> dict:
-        """The options that change outputs (used to key the batch manifest)."""
-        d = dict(self.__dict__)
-        d.pop("device")
-        d.pop("sequential")
-        return d
 
 
 @dataclass
@@ -80,36 +46,36 @@ class RunResult:
         return {k: (self.num_frames / v if v > 0 else float("inf")) for k, v in self.timings.items()}
 
 
-def make_detector(options: RunOptions):
-    """The 2D backend named by ``options.detector``."""
-    if options.detector == "blazepose":
-        from video3d.detect.blazepose import BlazePoseDetector
-        return BlazePoseDetector()
-    if options.detector == "mmpose":
-        from video3d.detect.mmpose import MMPoseDetector
-        return MMPoseDetector(preset=options.mmpose_preset, pose_config=options.pose_config,
-                              pose_checkpoint=options.pose_checkpoint, det_config=options.det_config,
-                              det_checkpoint=options.det_checkpoint, device=options.device)
-    raise UserError(f"unknown --detector {options.detector!r}; expected blazepose or mmpose")
-
-
 def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress) -> PoseSequence:
-    from video3d.detect.stage import detect_video
+    """Decode + 2D detection of the whole clip -> PoseSequence (H36M-17, gaps filled).
 
+    BlazePose clips are cut into segments detected side by side on the
+    machine's cores (:mod:`video3d.detect.segments`); the plan depends on the
+    video only, so the keypoints are the same with any number of workers and
+    with ``options.sequential``.
+    """
+    from video3d.detect.gaps import default_max_gap
+    from video3d.detect.segments import Segment, detect_segments, plan_segments, usable_cores
+    from video3d.detect.stage import finish_track
+
+    plan = [Segment(0, 0, None)]
+    if options.detector == "blazepose":
+        plan = plan_segments(info.num_frames_header or 0, info.fps)
+    workers = 1 if options.sequential else min(options.detect_workers or usable_cores(), len(plan))
     quiet = not log.isEnabledFor(logging.DEBUG)  # --verbose shows the native libraries' own messages
     with native_stderr_silenced(quiet):
-        progress.status(f"load {options.detector}")
-        detector = make_detector(options)
+        progress.start("detect 2D", (info.num_frames_header or 0) + sum(s.start - s.warmup for s in plan) or None)
+        raw, name, fmt = detect_segments(video, options, plan, fps=info.fps, image_size=(info.width, info.height),
+                              workers=workers, progress=progress.advance)
         progress.finish()
-        try:
-            progress.start("detect 2D", info.num_frames_header or None)
-            seq = detect_video(iter_frames(video, info), detector, fps=info.fps,
-                               image_size=(info.width, info.height), num_frames_hint=info.num_frames_header or None,
-                               person=options.person, max_gap_s=options.max_gap_s, progress=progress.advance)
-            progress.finish()
-        finally:
-            detector.close()
-    return seq
+    return finish_track(raw, detector=name, raw_format=fmt, fps=info.fps, image_size=(info.width, info.height),
+                        max_gap=default_max_gap(info.fps, options.max_gap_s), person=_person_rule(options.person))
+
+
+def _person_rule(person: str):
+    from video3d.detect.tracking import parse_person
+
+    return parse_person(person)
 
 
 def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,

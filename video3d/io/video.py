@@ -228,19 +228,26 @@ def probe(path: str | Path) -> VideoInfo:
 
 # -------------------------------------------------------------------- decoding
 
+class EndOfVideo(VideoError):
+    """`iter_frames` was asked to start past the last frame of a video that otherwise decodes."""
+
+
 def _decode_threads(info: VideoInfo) -> int:
     return 1 if info.width * info.height <= SINGLE_THREAD_MAX_PIXELS else 2
 
 
-def _decode_command(path: Path, info: VideoInfo, size: tuple[int, int]) -> list[str]:
+def _decode_command(path: Path, info: VideoInfo, size: tuple[int, int], start: int = 0) -> list[str]:
     w, h = size
+    # Frames before ``start`` are decoded (exact frame numbers, any timestamps) but dropped
+    # inside ffmpeg before scaling and colour conversion, so they never cross the pipe.
+    select = f"select=gte(n\\,{int(start)})," if start > 0 else ""
     return [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
         "-threads", str(_decode_threads(info)), "-i", ffmpeg_path(path),
         "-map", f"0:{info.stream_index}", "-an", "-sn", "-dn",
         "-fps_mode", "passthrough",
         # Fixed output size: also guards against mid-stream resolution changes.
-        "-vf", f"scale={w}:{h}:flags=bilinear",
+        "-vf", f"{select}scale={w}:{h}:flags=bilinear",
         "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1",
     ]
 
@@ -258,7 +265,7 @@ def _read_exact(stream, buf: np.ndarray) -> int:
 
 
 def iter_frames(path: str | Path, info: VideoInfo | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+                size: tuple[int, int] | None = None, start: int = 0) -> Iterator[np.ndarray]:
     """Yield every frame of a video as an upright RGB image.
 
     Args:
@@ -266,6 +273,8 @@ def iter_frames(path: str | Path, info: VideoInfo | None = None,
         info: its `probe` result (probed here when None).
         size: optional (width, height) to resize frames to inside ffmpeg
             (cheap downscaling of 4K input); default: ``info.size``.
+        start: index of the first frame to yield (earlier frames are decoded
+            and dropped inside ffmpeg: frame-exact, the same pixels as a full pass).
 
     Yields:
         (H, W, 3) uint8 RGB arrays, a fresh array per frame, in decode order,
@@ -280,7 +289,7 @@ def iter_frames(path: str | Path, info: VideoInfo | None = None,
     w, h = size or info.size
     frame_bytes = w * h * 3
     with tempfile.TemporaryFile() as errlog:
-        proc = subprocess.Popen(_decode_command(path, info, (w, h)), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(_decode_command(path, info, (w, h), start), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=errlog, bufsize=0,
                                 start_new_session=True)  # Ctrl-C reaches Python only; it stops ffmpeg
         try:
@@ -301,6 +310,8 @@ def iter_frames(path: str | Path, info: VideoInfo | None = None,
             rc = proc.wait()
             errlog.seek(max(0, errlog.seek(0, 2) - _ERRLOG_TAIL))
             report = errlog.read().decode("utf-8", "replace").strip()
+            if count == 0 and start > 0 and rc == 0:
+                raise EndOfVideo(f"{path} has no frame {start} (fewer frames than its header said)")
             if count == 0:
                 logger.debug("ffmpeg report for %s:\n%s", path, report)
                 raise VideoError(f"no video frames could be decoded from {path} "

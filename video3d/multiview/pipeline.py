@@ -171,7 +171,7 @@ def _everyone_in_view(view: View, num_frames: int, progress: StageProgress, dete
     from video3d.detect.people import detect_people
     from video3d.native_stderr import native_stderr_silenced
     from video3d.people import make_multi_detector
-    from video3d.pipeline import RunOptions
+    from video3d.options import RunOptions
 
     with native_stderr_silenced(not log.isEnabledFor(logging.DEBUG)):
         det = make_multi_detector(RunOptions(detector=detector_name, person="all"))

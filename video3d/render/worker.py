@@ -9,9 +9,8 @@ the video a second time and renders/encodes the overlay. Each video goes
 through the same `VideoWriter` with the same settings as the sequential path,
 so the files are byte-identical to it.
 
-The child is a fresh ``python -m video3d.render.worker`` (no fork of a
-process that holds MediaPipe/torch threads, no re-import of the caller's
-``__main__``: a spawn-context child re-imported torch and cost ~15 s here). Errors in the child are re-raised here as one
+The child is a fresh ``python -m video3d.render.worker`` started through
+:class:`video3d.child.PythonChild`. Errors in the child are re-raised here as one
 `UserError`; when this process fails or is interrupted (KeyboardInterrupt,
 SIGTERM turned into an exception by the caller) the child is terminated and
 joined before the exception propagates, so no orphan process is left and the
@@ -20,19 +19,14 @@ caller's staging folder can be removed.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from video3d.child import PythonChild
 from video3d.errors import UserError
-
-#: seconds to wait for a terminated child before killing it
-_JOIN_TIMEOUT_S = 5.0
 
 
 def render_skeleton_video(path: Path, fps: float, poses_world: np.ndarray, max_height: int,
@@ -57,32 +51,19 @@ def render_skeleton_video(path: Path, fps: float, poses_world: np.ndarray, max_h
 
 def _main(argv: list[str]) -> int:
     """Child entry (``python -m video3d.render.worker PATH FPS MAX_HEIGHT W H``), poses as .npy on stdin."""
-    import signal
-    import sys
+    from video3d.child import child_main, exit_with_parent
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which terminates us
+    parent_alive = exit_with_parent()
     path, fps, max_height, w, h = argv
-    parent = os.getppid()
     poses = np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False)
-
-    def parent_alive() -> None:  # the parent was killed outright (SIGKILL): stop, do not finish alone
-        if os.getppid() != parent:
-            raise RuntimeError("parent process exited")
-    try:
-        render_skeleton_video(Path(path), float(fps), poses, int(max_height), (int(w), int(h)), parent_alive)
-    except Exception as exc:  # noqa: BLE001 - one line for the parent's error message
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return child_main(lambda: render_skeleton_video(Path(path), float(fps), poses, int(max_height),
+                                                    (int(w), int(h)), parent_alive))
 
 
-class SkeletonRenderProcess:
-    """Context manager running `render_skeleton_video` in a child Python process.
+class SkeletonRenderProcess(PythonChild):
+    """`render_skeleton_video` in a child Python process (:class:`~video3d.child.PythonChild`).
 
-    A plain subprocess (``python -m video3d.render.worker``) rather than
-    multiprocessing: nothing of the parent (MediaPipe, torch threads, the
-    caller's ``__main__``) is forked or re-imported, and callers need no
-    ``if __name__ == "__main__"`` guard. The poses go through its stdin as .npy.
+    The poses go through its stdin as .npy.
 
     Example::
 
@@ -95,61 +76,12 @@ class SkeletonRenderProcess:
 
     def __init__(self, path: Path, fps: float, poses_world: np.ndarray, max_height: int,
                  frame_size: tuple[int, int]) -> None:
-        self._args = [str(path), repr(float(fps)), str(int(max_height)), str(int(frame_size[0])),
-                      str(int(frame_size[1]))]
-        self._poses = np.ascontiguousarray(poses_world, np.float64)
-        self._proc: subprocess.Popen | None = None
-        self._err = None
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
-
-    def __enter__(self) -> "SkeletonRenderProcess":
-        import video3d
-
-        env = dict(os.environ)
-        root = str(Path(video3d.__file__).resolve().parent.parent)  # import this very package in the child
-        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-        self._err = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen([sys.executable, "-m", "video3d.render.worker", *self._args],
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err,
-                                      env=env)
-        try:
-            buf = io.BytesIO()
-            np.save(buf, self._poses, allow_pickle=False)
-            self._proc.stdin.write(buf.getbuffer())
-            self._proc.stdin.close()
-        except BrokenPipeError:
-            pass  # reported by wait()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def wait(self) -> None:
-        """Block until the child is done; UserError if it failed or died."""
-        rc = self._proc.wait()
-        if rc != 0:
-            self._err.seek(0)
-            lines = self._err.read().decode(errors="replace").strip().splitlines()
-            why = lines[-1] if lines else f"exit status {rc}"
-            raise UserError(f"3D animation render process failed: {why}")
-
-    def stop(self) -> None:
-        """Terminate (then kill) the child if it is still running, and reap it."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(_JOIN_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._err is not None:
-            self._err.close()
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.stop()
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(poses_world, np.float64), allow_pickle=False)
+        super().__init__("video3d.render.worker",
+                         [str(path), repr(float(fps)), str(int(max_height)), str(int(frame_size[0])),
+                          str(int(frame_size[1]))],
+                         buf.getvalue(), what="3D animation render process")
 
 
 def render_videos_concurrent(video: Path, info, seq, out_dir: Path, options, progress) -> list[Path]:
