@@ -46,13 +46,16 @@ class RunResult:
         return {k: (self.num_frames / v if v > 0 else float("inf")) for k, v in self.timings.items()}
 
 
-def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress) -> PoseSequence:
+def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress,
+              while_waiting=None) -> PoseSequence:
     """Decode + 2D detection of the whole clip -> PoseSequence (H36M-17, gaps filled).
 
     BlazePose clips are cut into segments detected side by side on the
     machine's cores (:mod:`video3d.detect.segments`); the plan depends on the
     video only, so the keypoints are the same with any number of workers and
-    with ``options.sequential``.
+    with ``options.sequential``. ``while_waiting()`` is called once, when this
+    process has detected its share (run_video warms the lifter up there while
+    children finish).
     """
     from video3d.detect.gaps import default_max_gap
     from video3d.detect.segments import Segment, detect_segments, plan_segments, usable_cores
@@ -66,7 +69,7 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
     with native_stderr_silenced(quiet):
         progress.start("detect 2D", (info.num_frames_header or 0) + sum(s.start - s.warmup for s in plan) or None)
         raw, name, fmt = detect_segments(video, options, plan, fps=info.fps, image_size=(info.width, info.height),
-                              workers=workers, progress=progress.advance)
+                              workers=workers, progress=progress.advance, while_waiting=while_waiting)
         progress.finish()
     return finish_track(raw, detector=name, raw_format=fmt, fps=info.fps, image_size=(info.width, info.height),
                         max_gap=default_max_gap(info.fps, options.max_gap_s), person=_person_rule(options.person))
@@ -193,7 +196,7 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     info, final, lifter = prepare_run(video, out, options, progress, lifter, output_name)
 
     t = time.perf_counter()
-    seq = detect_2d(video, info, options, progress)
+    seq = detect_2d(video, info, options, progress, while_waiting=lifter.warm_up)
     timings["decode+detect"] = time.perf_counter() - t
     t = time.perf_counter()
     lift_sequence(seq, lifter, options, progress)

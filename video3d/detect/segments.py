@@ -189,7 +189,8 @@ def _empty(first_frame: int) -> RawTrack:
 
 def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps: float,
                     image_size: tuple[int, int], workers: int = 1,
-                    progress: Callable[[int], object] | None = None) -> tuple[RawTrack, str, str]:
+                    progress: Callable[[int], object] | None = None,
+                    while_waiting: Callable[[], None] | None = None) -> tuple[RawTrack, str, str]:
     """Detect every segment of ``plan`` and stitch them into one raw track of the whole clip.
 
     Returns (raw track of the whole clip, detector name, its keypoint format).
@@ -201,6 +202,9 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
         workers: segments detected at the same time (1: all in this process,
             one after another; more: child processes). Outputs do not depend on it.
         progress: ``advance(n)`` callable; counts overlap frames too.
+        while_waiting: called once, when this process has no segment left to
+            detect (while children may still run): other work to overlap
+            with detection. Called in every mode, so outputs cannot depend on it.
     """
     video = Path(video)
     runner = _SegmentRunner(video, options, fps, image_size, progress)
@@ -208,8 +212,10 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
     if len(plan) == 1 or workers <= 1:
         tracks = [runner.here(seg.warmup, seg.stop, first_person if i == 0 else "auto")
                   for i, seg in enumerate(plan)]
+        if while_waiting is not None:
+            while_waiting()
     else:
-        tracks = _detect_in_children(runner, plan, workers, first_person)
+        tracks = _detect_in_children(runner, plan, workers, first_person, while_waiting)
     kept = [tracks[0].frames(plan[0].start, plan[0].stop)]
     previous = tracks[0]
     for seg, track in zip(plan[1:], tracks[1:]):
@@ -225,7 +231,8 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
     return RawTrack.concatenate(kept), runner.detector_name, runner.keypoint_format
 
 
-def _detect_in_children(runner: _SegmentRunner, plan: Sequence[Segment], workers: int, first_person) -> list[RawTrack]:
+def _detect_in_children(runner: _SegmentRunner, plan: Sequence[Segment], workers: int, first_person,
+                        while_waiting: Callable[[], None] | None = None) -> list[RawTrack]:
     """Segment 0 in this process and the others in up to ``workers - 1`` child processes; this
     process also takes pending segments itself whenever it is free."""
     with tempfile.TemporaryDirectory(prefix="video3d-detect-") as tmp:
@@ -251,8 +258,14 @@ def _detect_in_children(runner: _SegmentRunner, plan: Sequence[Segment], workers
                 if pending:
                     i = pending.pop(0)
                     here[i] = runner.here(plan[i].warmup, plan[i].stop, "auto")
+                    continue
+                if while_waiting is not None:
+                    while_waiting()
+                    while_waiting = None
                 elif running and not reap_and_launch():
                     time.sleep(0.05)
+            if while_waiting is not None:
+                while_waiting()
         finally:
             for child in running.values():
                 child.stop()

@@ -140,6 +140,12 @@ class Lifter:
         pred = merge_windows(pred, starts, len(x), left)
         return pred - pred[:, :1]
 
+    def warm_up(self) -> None:
+        """Lift a few dummy frames: torch's one-time kernel set-up (~1-2 s on a CPU) happens here,
+        e.g. while detection children finish, instead of inside the first real lift."""
+        dummy = np.tile(np.linspace(-0.3, 0.3, 17 * 2, dtype=np.float32).reshape(1, 17, 2), (8, 1, 1))
+        self.predict_normalized(dummy)
+
     def lift(self, keypoints_2d: np.ndarray, image_size: tuple[int, int], valid: np.ndarray | None = None,
              flip: bool = True, progress=None) -> np.ndarray:
         """Pixel 2D (T, 17, 2) -> camera-frame root-relative 3D (T, 17, 3), metres.
