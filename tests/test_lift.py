@@ -1,6 +1,7 @@
 """`Lifter` inference path and the `video3d lift` file contract."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -101,6 +102,23 @@ def test_lift_cli_contract(run_cli, tiny_weights, tmp_path, fmt):
         np.testing.assert_allclose(z["keypoints_3d"][:, 0], 0.0, atol=1e-6)
         assert str(z["lifter"]) == "ktpformer"
         assert str(z["weights_sha256"]) == file_sha256(tiny_weights["ktpformer"])
+
+
+def test_lift_cli_bones_consistent_by_default(run_cli, tiny_weights, tmp_path):
+    make_input(tmp_path / "walk.npz")
+
+    def bone_std(out: Path) -> float:
+        with np.load(out / "walk.npz") as z:
+            pose = z["keypoints_3d"]
+        parent, child = np.array(skeleton.BONES).T
+        lengths = np.linalg.norm(pose[:, child] - pose[:, parent], axis=-1)
+        return float(lengths.std(axis=0).max())
+    for mode in ("consistent", "raw"):
+        r = run_cli("lift", tmp_path / "walk.npz", "--weights", tiny_weights["ampose"], "--bones", mode,
+                    "--out", tmp_path / mode)
+        assert r.returncode == 0, r.stderr
+    assert bone_std(tmp_path / "consistent") < 1e-5  # one length per bone over the clip, as `run` gives
+    assert bone_std(tmp_path / "raw") > 1e-3  # random 2D: raw lifted bones vary
 
 
 def test_lift_cli_folder_and_ampose(run_cli, tiny_weights, tmp_path):

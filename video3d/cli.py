@@ -266,6 +266,7 @@ def lift(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("outputs/lifted"),
     device: Device = "auto",
     flip: Flip = True,
+    bones: BonesOpt = BonesMode.consistent,
 ) -> None:
     """Lift 2D keypoints you already have to 3D (writes OUT/<stem>.npz with keypoints_3d).
 
@@ -289,6 +290,11 @@ def lift(
         for inp in inputs:
             progress.start(f"lift {inp.path.stem[:20]}", None)
             pose = model.lift(inp.keypoints, inp.image_size, flip=flip, progress=progress.update)
+            if _value(bones) == "consistent":  # as `video3d run` does (no detector 3D to fuse here)
+                import numpy as np
+
+                from video3d.lift.bones import consistent_bones
+                pose = consistent_bones(pose, np.isfinite(pose).all(axis=(1, 2)))
             progress.finish()
             path = write_lift_output(out, inp, pose, model.name, model.sha256)
             console.print(f"{inp.path.name}: {len(pose)} frames -> {path}")
