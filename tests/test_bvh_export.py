@@ -255,3 +255,19 @@ def test_normalize_bone_lengths(noisy):
     np.testing.assert_allclose(cos, 1.0)
     with pytest.raises(ValueError):
         bvh.normalize_bone_lengths(x, lengths[:15])
+
+
+def test_export_from_keypoints_npz_keeps_the_root_motion_of_run(tmp_path, tiny_weights):
+    """`video3d export bvh keypoints.npz` (and batch re-export) gives the BVH `run --export bvh` wrote."""
+    from tests.videos import person_clip
+    from video3d.pipeline import RunOptions, run_video
+
+    clip = person_clip(tmp_path / "walker.mp4", frames=16, fps=25.0)[0]
+    res = run_video(clip, tmp_path / "out", RunOptions(weights=str(tiny_weights["ampose"]), render=False,
+                                                      viewer=False, export_bvh=True))
+    ran = read_bvh(res.out_dir / bvh.BVH_NAME)
+    bvh.export_bvh_file(res.out_dir / "keypoints.npz", tmp_path / "again.bvh")
+    again = read_bvh(tmp_path / "again.bvh")
+    root_ran, root_again = ran.motion[:, :3], again.motion[:, :3]
+    np.testing.assert_allclose(root_again, root_ran, atol=0.05)  # centimetres
+    assert np.ptp(root_ran[:, 0]) + np.ptp(root_ran[:, 2]) > 0.0  # the root moves (not pelvis-centred)

@@ -487,7 +487,13 @@ def default_bvh_path(keypoints: str | PathLike) -> Path:
 
 
 def export_bvh_file(keypoints: str | PathLike, path: str | PathLike | None = None) -> BvhExportInfo:
-    """BVH from a saved ``keypoints.npz`` (``keypoints_3d_world`` and ``fps``); one-line errors."""
+    """BVH from a saved ``keypoints.npz``; one-line errors.
+
+    With ``keypoints_3d_camera`` and ``root_translation`` (files written by
+    `video3d run`) the root moves along the trajectory exactly as
+    ``run --export bvh`` writes it; otherwise ``keypoints_3d_world`` is used
+    (pelvis-centred, no root motion).
+    """
     from video3d.io.npz import positive_scalar, read_npz, require
 
     keypoints = Path(keypoints)
@@ -499,4 +505,8 @@ def export_bvh_file(keypoints: str | PathLike, path: str | PathLike | None = Non
     if world.dtype.kind not in "iuf" or world.ndim != 3 or world.shape[1:] != (skeleton.NUM_JOINTS, 3):
         raise UserError(f"{keypoints}: 'keypoints_3d_world' must be numbers of shape (T, 17, 3), "
                         f"got {world.dtype} {world.shape}")
+    cam, root = data.get("keypoints_3d_camera"), data.get("root_translation")
+    if cam is not None and root is not None and np.shape(cam) == world.shape and np.shape(root) == (len(world), 3):
+        from video3d.export.people import placed_world
+        world = placed_world([np.asarray(cam, np.float32)], [np.asarray(root, np.float32)])[0]
     return export_bvh(path or default_bvh_path(keypoints), world, fps)

@@ -32,10 +32,16 @@ from video3d.pose import PoseSequence
 
 def shared_world(seqs: Sequence[PoseSequence]) -> np.ndarray:
     """(P, T, 17, 3) everyone's poses placed by ``root_translation`` in one z-up world frame (see module doc)."""
-    cam = np.stack([s.keypoints_3d_camera + (np.nan if s.root_translation is None else
-                                             s.root_translation[:, None]) for s in seqs]).astype(np.float64)
+    return placed_world([s.keypoints_3d_camera for s in seqs], [s.root_translation for s in seqs])
+
+
+def placed_world(cameras: Sequence[np.ndarray], roots: Sequence[np.ndarray | None]) -> np.ndarray:
+    """:func:`shared_world` from arrays: root-relative camera-frame poses (T, 17, 3) and their
+    ``root_translation`` (T, 3) (None: no trajectory, NaN) per person -> (P, T, 17, 3)."""
+    cam = np.stack([c + (np.nan if r is None else np.asarray(r)[:, None]) for c, r in zip(cameras, roots)]
+                   ).astype(np.float64)
     world = cam @ CAMERA_TO_WORLD.T
-    rel = np.concatenate([s.keypoints_3d_camera for s in seqs]) @ CAMERA_TO_WORLD.T
+    rel = np.concatenate(list(cameras)) @ CAMERA_TO_WORLD.T
     world = world @ estimate_up_correction(rel).T
     z = world[..., 2][np.isfinite(world[..., 2])]
     if len(z):
