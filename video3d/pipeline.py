@@ -84,9 +84,9 @@ def _person_rule(person: str):
 def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
                   progress: StageProgress | None = None) -> PoseSequence:
     """Fill the 3D fields of ``seq`` (camera and world frames)."""
-    from video3d.filters import smooth
-
     kp2d = seq.keypoints_2d
+    if options.smooth_2d != "none" or options.smooth_3d != "none":
+        from video3d.filters import smooth  # scipy.signal: imported only when smoothing is asked for
     if options.smooth_2d != "none":
         kp2d = smooth(kp2d, seq.fps, options.smooth_2d)
     progress = progress or StageProgress(None)

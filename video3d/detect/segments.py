@@ -13,7 +13,9 @@ by side; :func:`detect_segments`):
 - ``len(plan)`` = the largest power of two <= ``num_frames // min_frames``,
   at most ``max_segments`` (1, 2 or 4: whole waves on 2- and 4-core
   machines); segment i keeps frames [start, stop), and every segment
-  detects the same number of frames (warm-up included).
+  detects the same number of frames (warm-up included) except the first,
+  which the parent detects while the children start up, and gets
+  ``LEAD_FRAMES`` more.
 - Every segment but the first starts its detector ``warmup_s`` (1 s) before
   ``start``: BlazePose finds its person, and its landmark filter settles,
   on frames the previous segment keeps.
@@ -51,6 +53,9 @@ __all__ = ["Segment", "plan_segments", "detect_segment", "stitch", "detect_segme
 MIN_SEGMENT_FRAMES = 150
 #: Most segments a clip is cut into (the plan must not depend on the machine).
 MAX_SEGMENTS = 4
+#: Extra frames for the first segment: the parent detects it while the children start
+#: (~1.5 s: Python, NumPy, MediaPipe and its graph), ~45 BlazePose frames on a 2-core CPU.
+LEAD_FRAMES = 45
 #: Seconds each later segment is detected before the frames it keeps.
 WARMUP_S = 1.0
 #: Median box IoU over the overlap above which two segments followed the same person.
@@ -80,10 +85,14 @@ def plan_segments(num_frames: int, fps: float, *, min_frames: int | None = None,
     if count == 1:
         return [Segment(0, 0, None)]
     warmup = max(int(round(warmup_s * fps)), 1)
-    # Every segment detects the same number of frames D (the later ones W of them warm-up):
-    # the first keeps D frames, the others D - W; D = (T + (k - 1) W) / k.
+    # Every segment detects the same number of frames D (the later ones W of them warm-up),
+    # except that the first, detected by the parent while the children start up, gets
+    # LEAD_FRAMES more: it keeps D + LEAD (k - 1) / k frames, the others D - W - LEAD / k;
+    # D = (T + (k - 1) W) / k.
     detected = (num_frames + (count - 1) * warmup) / count
-    bounds = [0] + [round(detected + i * (detected - warmup)) for i in range(count - 1)] + [None]
+    first = detected + LEAD_FRAMES * (count - 1) / count
+    later = detected - warmup - LEAD_FRAMES / count
+    bounds = [0] + [round(first + i * later) for i in range(count - 1)] + [None]
     return [Segment(max(0, bounds[i] - (warmup if i else 0)), bounds[i], bounds[i + 1]) for i in range(count)]
 
 
