@@ -4,19 +4,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.processes import assert_gone, interrupt_run
 from tests.videos import person_clip
 from video3d.errors import UserError
 from video3d.io.video import iter_frames, probe
 from video3d.pipeline import RunOptions, run_video
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +89,10 @@ run_video(sys.argv[1], sys.argv[2], RunOptions(weights=sys.argv[3], viewer=False
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_mid_render_leaves_no_staging_and_no_child(clip, tiny_weights, tmp_path, sig):
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(clip[0]), str(out), str(tiny_weights["ktpformer"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
-    try:
-        for line in proc.stdout:  # wait until the overlay loop (and so the child) runs
-            if b"RENDERING" in line:
-                break
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert children, "render child not running"
-        proc.send_signal(sig)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode != 0
-    time.sleep(0.5)
-    for pid in children:
-        alive = subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True, text=True).stdout.strip()
-        assert alive == "", f"child {pid} still alive ({alive})"
-    leftovers = [p.name for p in out.iterdir()] if out.exists() else []
-    assert leftovers == []
+
+    def render_child(pid: int) -> list[str]:
+        return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    rc, children = interrupt_run(_RUN, [str(clip[0]), str(out), str(tiny_weights["ktpformer"])], b"RENDERING",
+                                 render_child, sig)
+    assert rc != 0
+    assert_gone(children, out)

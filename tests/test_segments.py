@@ -1,26 +1,23 @@
 """Detection on several cores (video3d.detect.segments): plan, stitching, same outputs as one process, clean failure."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import video3d.detect.segments as segments
+from tests.processes import assert_gone, interrupt_run
 from tests.videos import person_clip, write_frames
 from video3d.detect.base import PersonKeypoints, keypoints_bbox
 from video3d.detect.segments import Segment, detect_segments, plan_segments, stitch
 from video3d.detect.stage import RawTrack
 from video3d.errors import UserError
-from video3d.io.video import EndOfVideo, iter_frames, probe
+from video3d.io.video import EndOfVideo, iter_frames
 from video3d.options import RunOptions
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------ plan
@@ -216,28 +213,11 @@ run_video(sys.argv[1], sys.argv[2], RunOptions(weights=sys.argv[3], detect_worke
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_during_detection_leaves_no_child_and_no_staging(walker, tiny_weights, tmp_path, sig):
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(walker), str(out), str(tiny_weights["ampose"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
-    children: list[str] = []
-    try:
-        for line in proc.stdout:
-            if b"DETECTING" in line:
-                children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "video3d.detect.worker"],
-                                          capture_output=True, text=True).stdout.split()
-                if children:
-                    break
-        assert children, "detection child not running"
-        proc.send_signal(sig)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode != 0
-    time.sleep(0.5)
-    for pid in children:
-        alive = subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True, text=True).stdout.strip()
-        assert alive == "", f"child {pid} still alive ({alive})"
-    leftovers = [p.name for p in out.iterdir()] if out.exists() else []
-    assert leftovers == []
+
+    def detection_child(pid: int) -> list[str]:
+        return subprocess.run(["pgrep", "-P", str(pid), "-f", "video3d.detect.worker"],
+                              capture_output=True, text=True).stdout.split()
+    rc, children = interrupt_run(_RUN, [str(walker), str(out), str(tiny_weights["ampose"])], b"DETECTING",
+                                 detection_child, sig)
+    assert rc != 0
+    assert_gone(children, out)
