@@ -51,7 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calib", default=str(ROOT / "calibration" / "Calib.toml"))
     ap.add_argument("--cache", default="outputs/multicam_2d_cache.npz")
-    ap.add_argument("--weights", default=None)
+    ap.add_argument("--weights", action="append", default=None,
+                    help="multi-view weights to compare with DLT (repeatable; default: the shipped default)")
     ap.add_argument("--report", default="docs/multiview.json")
     ap.add_argument("--min-score", type=float, default=0.5)
     args = ap.parse_args()
@@ -63,8 +64,10 @@ def main() -> None:
     cams = [v.camera for v in views]
     fps = infos[0].fps
     pts, scs, notes = detections(views, Path(args.cache))
-    model, card = load_model(args.weights)
-    methods = {"dlt": None, card.get("name", "mvrt"): model}
+    methods = {"dlt": None}
+    for w in args.weights or [None]:
+        model, card = load_model(w)
+        methods[card.get("name", "mvrt")] = model
     V = len(cams)
     out = {"clip": "../shared/media/multicam (4 views, 1088x1920, 60 fps)", "calibration": Path(args.calib).name,
            "frames": int(pts.shape[1]), "min_score": args.min_score, "per_view_reprojection_px": {},

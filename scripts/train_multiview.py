@@ -1,13 +1,19 @@
 """Train and evaluate the multi-view relational transformer on synthetic rigs (issue #11).
 
-    PYTHONPATH=. python scripts/train_multiview.py --cpu-minutes 15 --out weights/mvrt-cmu
+    PYTHONPATH=. nice -n 15 python scripts/train_multiview.py --sources all --dim 64 --depth 2 \
+        --pool 16000 --cpu-minutes 25 --out weights/mvrt-mocap
 
-Pools of synthetic windows are cached (--cache) so reruns skip their generation.
-Writes the weights + model card and docs/multiview.json (synthetic held-out table).
+Data: every licence-clean mocap clip of ``--sources``, split by the lifters' split
+definition (``video3d/train/splits.json``): train clips train, validation clips pick the
+checkpoint (and any setting), test clips are only reported. Validation and test rigs are
+drawn with the split's own camera seeds. Pools of synthetic windows are cached in chunks
+(--cache, outside the repository) so reruns skip their generation.
+Writes the weights + model card and the synthetic table of docs/multiview.json.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -18,10 +24,13 @@ import torch
 
 from video3d.models.multiview import MultiViewRelational
 from video3d.multiview import learned
-from video3d.train.datasets import CMU_ACKNOWLEDGEMENT, DEFAULT_VAL_SUBJECTS, load_mocap_split
+from video3d.train.datasets import CMU_ACKNOWLEDGEMENT, REACTIDLE_CITATION, load_mocap_parts
+from video3d.train.samplers import source_weights
 
 VIEW_COUNTS = (2, 2, 3, 3, 4, 4, 5, 6, 8)
 EVAL_COUNTS = (2, 3, 4, 8)
+SELECT_COUNTS = (2, 3, 4)
+CHUNK = 4000
 
 
 def cached_pool(path: Path, make):
@@ -30,43 +39,85 @@ def cached_pool(path: Path, make):
             return {k: z[k] for k in z.files}
     pool = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **pool)
+    tmp = path.with_name(path.stem + ".part.npz")
+    np.savez(tmp, **pool)
+    tmp.rename(path)
     return pool
+
+
+def concat(pools: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in pools]) for k in pools[0]}
+
+
+def table(model, pools: dict[int, dict]) -> dict[str, dict]:
+    out = {}
+    for V, p in pools.items():
+        m = learned.evaluate(model, p)
+        m["improvement_pct"] = round(100 * (1 - m["model_mm"] / m["dlt_mm"]), 1)
+        out[str(V)] = m
+    return out
+
+
+def minutes(clips) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for c in clips:
+        out[c.source] = out.get(c.source, 0.0) + c.num_frames / c.fps / 60
+    return {k: round(v, 1) for k, v in sorted(out.items())}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cpu-minutes", type=float, default=15.0)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--cpu-minutes", type=float, default=15.0, help="training CPU budget (validation included)")
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--deadline", default=None, help="HH:MM (UTC) wall-clock end of training")
     ap.add_argument("--frames", type=int, default=9)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--depth", type=int, default=1)
-    ap.add_argument("--pool", type=int, default=2500)
-    ap.add_argument("--val-per-count", type=int, default=100)
-    ap.add_argument("--cache", default="/work/mvrun/pools")
-    ap.add_argument("--out", default="weights/mvrt-cmu")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--pool", type=int, default=16000, help="training windows (generated in chunks of 4000)")
+    ap.add_argument("--sources", default="all")
+    ap.add_argument("--splits", default=None, help="split definition (default video3d/train/splits.json)")
+    ap.add_argument("--val-per-count", type=int, default=150)
+    ap.add_argument("--test-per-count", type=int, default=200)
+    ap.add_argument("--every", type=int, default=300, help="validate (and keep the best) every N steps")
+    ap.add_argument("--cache", default="/work/mvrun/pools2")
+    ap.add_argument("--out", default="weights/mvrt-mocap")
     ap.add_argument("--report", default="docs/multiview.json")
+    ap.add_argument("--compare", nargs="*", default=[], help="other weights evaluated on the same pools")
     ap.add_argument("--init", default=None, help="start from these weights (a checkpoint)")
-    ap.add_argument("--previous-steps", type=int, default=0, help="steps already trained in --init (for the card)")
-    ap.add_argument("--previous-cpu-s", type=float, default=0.0, help="CPU seconds already spent on --init")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     log = lambda m: print(time.strftime("%H:%M:%S"), m, file=sys.stderr, flush=True)  # noqa: E731
 
-    train_clips, val_clips, root = load_mocap_split(None)
+    parts, defn, root = load_mocap_parts(None, args.sources, args.splits)
+    train_clips, val_clips, test_clips = parts["train"], parts["validation"], parts["test"]
+    log(f"{len(train_clips)} train, {len(val_clips)} validation, {len(test_clips)} test clips")
     cache = Path(args.cache)
     c0 = time.process_time()
-    rng = np.random.default_rng(0)
-    pool = cached_pool(cache / f"train-{args.pool}-T{args.frames}.npz", lambda: learned.make_pool(
-        rng, train_clips, args.pool, args.frames, view_counts=VIEW_COUNTS,
-        progress=lambda i: log(f"train pool {i}/{args.pool}")))
-    vrng = np.random.default_rng(12345)
-    val = {V: cached_pool(cache / f"val-{V}-{args.val_per_count}-T{args.frames}.npz", lambda: learned.make_pool(
-        vrng, val_clips, args.val_per_count, args.frames, view_counts=(V,), strides=(1,))) for V in EVAL_COUNTS}
+    train_p, sampling = source_weights(train_clips)
+    chunks = []
+    for i in range((args.pool + CHUNK - 1) // CHUNK):
+        rng = np.random.default_rng(1000 + i)
+        chunks.append(cached_pool(cache / f"train-{i}-{CHUNK}-T{args.frames}.npz", lambda: learned.make_pool(
+            rng, train_clips, CHUNK, args.frames, view_counts=VIEW_COUNTS,
+            progress=lambda k: log(f"train chunk {i}: {k}/{CHUNK}"), clip_weights=train_p)))
+        log(f"train chunk {i} ready ({time.process_time() - c0:.0f} CPU s)")
+    pool = {k: v[:args.pool] for k, v in concat(chunks).items()}
+
+    def held_out(part: str, clips, n: int) -> dict[int, dict]:
+        out = {}
+        for V in EVAL_COUNTS:
+            rng = np.random.default_rng(defn.seeds[part] + V)
+            out[V] = cached_pool(cache / f"{part}-{V}-{n}-T{args.frames}.npz", lambda: learned.make_pool(
+                rng, clips, n, args.frames, view_counts=(V,), strides=(1,), clip_weights=source_weights(clips)[0]))
+        return out
+
+    val = held_out("validation", val_clips, args.val_per_count)
+    test = held_out("test", test_clips, args.test_per_count)
     gen_cpu = time.process_time() - c0
     log(f"pools ready ({gen_cpu:.0f} CPU s)")
+
     config = {"num_joints": 17, "num_frames": args.frames, "dim": args.dim, "heads": 4, "depth": args.depth,
               "pooled_depth": 1}
     model = MultiViewRelational(**config)
@@ -79,44 +130,78 @@ def main() -> None:
         hh, mm = (int(x) for x in args.deadline.split(":"))
         now = time.gmtime()
         deadline = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 - now.tm_sec
-    quick = {V: {k: v[:40] for k, v in val[V].items()} for V in (2, 4)}
+    select = {V: val[V] for V in SELECT_COUNTS}
+    t_train = time.process_time()
+    best = {"score": float("inf"), "step": 0, "state": copy.deepcopy(model.state_dict()), "curve": []}
 
     def checkpoint(step: int) -> None:
-        msg = ", ".join(f"{V}v DLT {m['dlt_mm']:.1f} model {m['model_mm']:.1f}"
-                        for V, m in ((V, learned.evaluate(model, p)) for V, p in quick.items()))
-        log(f"  quick val: {msg}")
-        learned.save_model(model, cache / "checkpoint", {"name": "checkpoint", "config": config, "step": step})
+        t = table(model, select)
+        score = float(np.mean([m["model_mm"] for m in t.values()]))
+        cpu = round(time.process_time() - t_train, 1)
+        best["curve"].append({"step": step, "cpu_s": cpu, "val_model_mm": {V: round(m["model_mm"], 2) for V, m in t.items()},
+                              "val_improvement_pct": {V: m["improvement_pct"] for V, m in t.items()}})
+        log("  validation: " + ", ".join(f"{V}v DLT {m['dlt_mm']:.1f} model {m['model_mm']:.1f} ({m['improvement_pct']}%)"
+                                         for V, m in t.items()))
+        if score < best["score"]:
+            best.update(score=score, step=step, state=copy.deepcopy(model.state_dict()))
+            learned.save_model(model, cache / "checkpoint", {"name": "checkpoint", "config": config, "step": step})
 
-    stats = learned.train(model, pool, args.cpu_minutes * 60, lr=args.lr, log=log, wall_deadline=deadline, every=100,
-                          on_checkpoint=checkpoint)
-    stats = {**stats, "resumed_from_steps": args.previous_steps, "resumed_cpu_s": args.previous_cpu_s,
-             "total_steps": args.previous_steps + stats["steps"],
-             "total_train_cpu_s": round(args.previous_cpu_s + stats["cpu_seconds"], 1)}
-    metrics = {str(V): learned.evaluate(model, p) for V, p in val.items()}
-    for V, m in metrics.items():
-        m["improvement_pct"] = round(100 * (1 - m["model_mm"] / m["dlt_mm"]), 1)
-        log(f"{V} views: DLT {m['dlt_mm']:.1f} mm, model {m['model_mm']:.1f} mm ({m['improvement_pct']}%)")
+    stats = learned.train(model, pool, args.cpu_minutes * 60, batch_size=args.batch_size, lr=args.lr, log=log,
+                          wall_deadline=deadline, every=args.every, on_checkpoint=checkpoint)
+    model.eval()
+    checkpoint(stats["steps"])
+    model.load_state_dict(best["state"])
+    log(f"selected step {best['step']} by validation")
+    val_metrics = table(model, val)
+    test_metrics = table(model, test)
+    for V, m in test_metrics.items():
+        log(f"test {V} views: DLT {m['dlt_mm']:.1f} mm, model {m['model_mm']:.1f} mm ({m['improvement_pct']}%)")
+    compare = {}
+    for w in args.compare:
+        other, card = learned.load_model(w)
+        compare[card["name"]] = {"validation": table(other, val), "test": table(other, test)}
+        log(f"{card['name']}: " + ", ".join(f"{V}v val {m['improvement_pct']}%"
+                                            for V, m in compare[card['name']]["validation"].items()))
+    protocol = ("MPJPE (mm, absolute, world frame) over the points DLT triangulated; windows of "
+                f"{args.frames} frames (stride 1) per camera count from the split's {{part}} clips, rigs drawn "
+                "with the split's camera seed of that part")
     card = {
         "name": Path(args.out).name, "config": config,
-        "data": {"source": str(root.name), "train_subjects": sorted({c.subject for c in train_clips}, key=int),
-                 "validation_subjects": list(DEFAULT_VAL_SUBJECTS), "train_windows": args.pool,
+        "data": {"source": "mocap (video3d.train.datasets.load_mocap_parts, --sources " + args.sources + ")",
+                 "sources": sorted({c.source for c in train_clips}),
+                 "split": defn.card(),
+                 "train_clips": len(train_clips), "train_minutes_per_source": minutes(train_clips),
+                 "validation_clips": len(val_clips), "test_clips_never_used_in_training": len(test_clips),
+                 "train_windows": len(pool["dlt"]),
+                 "sampling_per_source": sampling,
+                 "held_out_sampling": "windows drawn with the same per-source weights (video3d.train.samplers.source_weights)",
                  "window": f"{args.frames} frames, stride 1 or 2 at 50 fps",
                  "rigs": f"{min(VIEW_COUNTS)}-{max(VIEW_COUNTS)} cameras (drawn from {list(VIEW_COUNTS)}), 2.5-7 m, "
                          "height 0.4-2.8 m, focal 0.6-1.6 x width",
                  "noise": "video3d.data.noise.detector_noise per view + occluded joints + person lost for a while",
-                 "acknowledgement": CMU_ACKNOWLEDGEMENT},
-        "training": {**stats, "batch_size": 16, "lr": args.lr, "batches": "one camera count per batch", "optimizer": "AdamW, cosine", "threads": 1,
-                     "pool_generation_cpu_s": round(gen_cpu, 1), "augmentation": "random yaw, view permutation"},
-        "metrics": {"synthetic_held_out": metrics, "protocol": "MPJPE (mm, absolute, world frame) over the points "
-                    f"DLT triangulated; {args.val_per_count} windows of {args.frames} frames per camera count, "
-                    "held-out subjects"},
+                 "acknowledgement": CMU_ACKNOWLEDGEMENT, "reactidle_citation": REACTIDLE_CITATION},
+        "training": {**stats, "selected_step": best["step"], "batch_size": args.batch_size, "lr": args.lr,
+                     "warmup_steps": learned.WARMUP_STEPS, "batches": "one camera count per batch",
+                     "optimizer": "AdamW, warm-up then cosine", "threads": 1,
+                     "pool_generation_cpu_s": round(gen_cpu, 1), "augmentation": "random yaw, view permutation",
+                     "cpu_note": "cpu_seconds include the periodic validation",
+                     "validation_curve": best["curve"]},
+        "metrics": {"synthetic_test": test_metrics, "synthetic_validation": val_metrics,
+                    "protocol": protocol.format(part="test") + f"; {args.test_per_count} test / "
+                                f"{args.val_per_count} validation windows per camera count"},
     }
+    if args.init:
+        card["training"]["init"] = str(args.init)
     card = learned.save_model(model, args.out, card)
-    report = {"synthetic_held_out": metrics, "weights": card["file"], "sha256": card["sha256"],
-              "protocol": card["metrics"]["protocol"], "training": card["training"]}
+    report = {"synthetic_held_out": test_metrics, "synthetic_validation": val_metrics, "weights": card["file"],
+              "sha256": card["sha256"], "protocol": card["metrics"]["protocol"], "split": "video3d/train/splits.json",
+              "training": {k: v for k, v in card["training"].items() if k != "validation_curve"},
+              "compared_on_same_pools": compare}
     path = Path(args.report)
     old = json.loads(path.read_text()) if path.is_file() else {}
     path.write_text(json.dumps({**old, **report}, indent=2) + "\n")
+    (cache / f"{Path(args.out).name}-curve.json").write_text(json.dumps(
+        {"curve": best["curve"], "compare": compare, "test": test_metrics, "validation": val_metrics}, indent=2))
     log(f"wrote {args.out}.safetensors and {path}")
 
 

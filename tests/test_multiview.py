@@ -184,6 +184,17 @@ def test_model_shapes_and_view_permutation_invariance():
         torch.testing.assert_close(learned.predict(model, pad)[1], out[1], atol=1e-5, rtol=1e-5)
 
 
+def test_pool_draws_clips_by_the_given_weights():
+    from types import SimpleNamespace
+
+    walk = walking_clip(30, fps=50)
+    clips = [SimpleNamespace(num_frames=30, landmarks_coco=walk),
+             SimpleNamespace(num_frames=30, landmarks_coco=walk + np.array([50.0, 0.0, 0.0]))]
+    pool = learned.make_pool(np.random.default_rng(0), clips, 6, 9, view_counts=(2, 3), clip_weights=np.array([0.0, 1.0]))
+    assert pool["target"].shape == (6, 9, 17, 3) and set(pool["view_mask"].sum(1)) <= {2, 3}
+    assert (pool["target"][..., 0] > 40).all()  # only the second clip (shifted 50 m along x) was drawn
+
+
 def test_zero_head_model_returns_dlt_and_weights_round_trip(tmp_path):
     model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
     b = _batch()
@@ -353,9 +364,26 @@ def test_shipped_weights_load_with_a_card():
         pytest.skip("multi-view weights not shipped in this checkout")
     model, card = learned.load_model()
     assert path.stat().st_size < 5 * 2 ** 20
-    assert set(card["metrics"]["synthetic_held_out"]) == {"2", "3", "4", "8"}
-    assert card["data"]["validation_subjects"] == ["7", "11", "131"]
+    # Trained with the lifters' split; the card's test table meets the issue's target (>= 20 % at 2-4 cameras).
+    assert card["data"]["split"]["file"] == "splits.json"
+    test = card["metrics"]["synthetic_test"]
+    assert set(test) == {"2", "3", "4", "8"}
+    assert all(test[v]["improvement_pct"] >= 20 for v in ("2", "3", "4"))
     b = _batch()
     with torch.no_grad():
         out = learned.predict(model, b)
     assert out.shape == (2, 9, 17, 3) and torch.isfinite(out).all()
+
+
+def test_shipped_weights_beat_dlt_on_noisy_synthetic_views():
+    from video3d.lift.weights import weights_dir
+    from types import SimpleNamespace
+
+    if not (weights_dir() / f"{learned.DEFAULT_NAME}.safetensors").is_file():
+        pytest.skip("multi-view weights not shipped in this checkout")
+    torch.manual_seed(0)
+    model, _ = learned.load_model()
+    clip = SimpleNamespace(num_frames=120, landmarks_coco=walking_clip(120, fps=50))
+    pool = learned.make_pool(np.random.default_rng(7), [clip], 24, 9, view_counts=(3,))
+    m = learned.evaluate(model, pool)
+    assert m["model_mm"] < 0.9 * m["dlt_mm"], m

@@ -406,7 +406,7 @@ def multiview(
     name: Optional[str] = typer.Option(None, "--name", help="Result folder name (default: multiview)."),
     out: Path = typer.Option(Path("outputs"), "--out", "-o", help="Output folder; results go to OUT/NAME/."),
     method: str = typer.Option("dlt", help="3D method: dlt (triangulation baseline) or mvrt (learned refinement)."),
-    weights: Optional[str] = typer.Option(None, help="Multi-view model weights (default: shipped mvrt-cmu)."),
+    weights: Optional[str] = typer.Option(None, help="Multi-view model weights (default: shipped mvrt-mocap)."),
     detector: str = typer.Option("blazepose", help="2D backend: blazepose or mmpose."),
     person: str = typer.Option("auto", help="auto, largest, center, 'x,y' or all (people.npz with a person axis)."),
     offset: list[int] = typer.Option([], "--offset", help="Frames to skip at the start of each video (once per video)."),

@@ -26,7 +26,9 @@ from video3d.multiview.features import ray_features
 from video3d.multiview.synth import make_sample, stack_samples
 
 ARCH = "mvrt"
-DEFAULT_NAME = "mvrt-cmu"
+DEFAULT_NAME = "mvrt-mocap"
+#: Linear learning-rate warm-up of :func:`train` (steps).
+WARMUP_STEPS = 100
 INPUT_CONVENTION = {
     "joints": "h36m-17 (video3d.keypoints.coco_to_h36m)",
     "input": "per view: undistorted normalised 2D (x/z, y/z) + confidence, calibrated cameras (R world->camera, centre)",
@@ -111,15 +113,18 @@ def predict(model: MultiViewRelational, batch: dict[str, torch.Tensor]) -> torch
 # ----------------------------------------------------------------------------- data
 def make_pool(rng: np.random.Generator, clips: Sequence, num: int, frames: int,
               view_counts: Sequence[int], strides: Sequence[int] = (1, 2),
-              progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """``num`` random windows of ``frames`` frames from ``clips`` (weighted by length)."""
+              progress: Callable[[int], None] | None = None,
+              clip_weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``num`` random windows of ``frames`` frames from ``clips``, drawn with ``clip_weights`` (N,)
+    (default: by length; e.g. :func:`video3d.train.samplers.source_weights` as for the lifters)."""
     lengths = np.array([c.num_frames for c in clips], np.float64)
+    weights = lengths if clip_weights is None else np.asarray(clip_weights, np.float64)
     samples = []
     for i in range(num):
         stride = int(rng.choice(strides))
         span = (frames - 1) * stride + 1
         ok = lengths >= span
-        c = clips[int(rng.choice(np.flatnonzero(ok), p=lengths[ok] / lengths[ok].sum()))]
+        c = clips[int(rng.choice(np.flatnonzero(ok), p=weights[ok] / weights[ok].sum()))]
         s0 = int(rng.integers(c.num_frames - span + 1))
         samples.append(make_sample(rng, c.landmarks_coco[s0:s0 + span:stride], int(rng.choice(view_counts))))
         if progress is not None and (i + 1) % 200 == 0:
@@ -157,7 +162,7 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
           every: int = 100, on_checkpoint: Callable[[int], None] | None = None) -> dict:
     """Train for ``cpu_seconds`` of this process's CPU time (or until the ``wall_deadline`` epoch time).
 
-    AdamW; cosine decay over the step count estimated after 20 steps. ``on_checkpoint(step)``
+    AdamW; linear warm-up over ``WARMUP_STEPS``, then cosine decay over the step count estimated after 20 steps. ``on_checkpoint(step)``
     is called every ``every`` steps (e.g. to save and evaluate).
     """
     gen = torch.Generator().manual_seed(seed)
@@ -180,10 +185,12 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
             est_cpu = cpu_seconds / (used / 20)
             est_wall = (wall_deadline - t0) / ((time.time() - t0) / 20) if wall_deadline else est_cpu
             est_steps = int(min(est_cpu, est_wall))
+        scale = min(1.0, (step + 1) / WARMUP_STEPS)
         if est_steps:
             frac = min(step / est_steps, 1.0)
-            for g in opt.param_groups:
-                g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+            scale *= 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr * scale
         nv = keys[int(rng.choice(len(keys), p=probs))]
         idx = rng.choice(groups[nv], batch_size)
         b = to_tensors({k: (v[idx][:, :nv] if k in VIEW_KEYS else v[idx]) for k, v in pool.items()})
