@@ -81,5 +81,5 @@ def test_run_prints_the_result_folder_on_stdout_only(tmp_path, capsys, tiny_weig
     assert code == 0, err
     assert out == f"{tmp_path / 'o' / 'walker'}\n"
     assert (tmp_path / "o" / "walker" / "keypoints.npz").is_file()
-    for status in ("load lifter", "load blazepose", "detect 2D", "lift 3D"):  # status lines on stderr
+    for status in ("load lifter", "detect 2D", "lift 3D"):  # status lines on stderr
         assert status in err, status

@@ -31,7 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "  video3d batch videos/ --recursive --workers 2\n\n"
                        "  video3d lift keypoints.npz --format coco\n\n"
                        "  video3d train --arch ktpformer --preset small --epochs 20\n\n"
-                       "  video3d eval --weights weights/ktpformer-cmu.safetensors")
+                       "  video3d eval --weights weights/ktpformer-mocap.safetensors")
 export_app = typer.Typer(help="Convert results into other formats.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 log = logging.getLogger("video3d")

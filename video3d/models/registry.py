@@ -153,7 +153,7 @@ register(LifterSpec(
                      qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0),
     },
     default_preset="paper",
-    default_weights="ktpformer-cmu",
+    default_weights="ktpformer-mocap",
     window_arg="num_frames",
     # REFERENCE §3: L = Lw + 0.5 Ltc + 2.0 Lv, AdamW lr 8e-5 (decay 0.99/epoch), weight decay 0.1.
     loss=_ktpformer_loss,
