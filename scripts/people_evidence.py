@@ -89,7 +89,7 @@ def main() -> None:
         park = MEDIA / "street/park.mp4"
         if park.is_file():
             info = probe(park)
-            seq = detect_2d(park, info, RunOptions(person="auto"), StageProgress(None))
+            seq = detect_2d(info, RunOptions(person="auto"), StageProgress(None))
             out["park_person_auto"] = {"frames": len(seq), "valid": int(seq.valid.sum()),
                                        "implausible_frames_rejected": int(seq.meta.get("implausible_frames", 0)),
                                        "tracker_rejected_frames": int(seq.meta.get("rejected_frames", 0)),

@@ -36,13 +36,13 @@ def main() -> None:
     info = probe(args.video)
     plan = segments.plan_segments(info.num_frames_header or 0, info.fps)
     t0 = time.perf_counter()
-    cut = detect_2d(args.video, info, RunOptions(sequential=True), StageProgress(None))
+    cut = detect_2d(info, RunOptions(sequential=True), StageProgress(None))
     t_cut = time.perf_counter() - t0
     real_min = segments.MIN_SEGMENT_FRAMES
     segments.MIN_SEGMENT_FRAMES = 10 ** 9  # one uninterrupted pass
     try:
         t0 = time.perf_counter()
-        whole = detect_2d(args.video, info, RunOptions(sequential=True), StageProgress(None))
+        whole = detect_2d(info, RunOptions(sequential=True), StageProgress(None))
         t_whole = time.perf_counter() - t0
     finally:
         segments.MIN_SEGMENT_FRAMES = real_min

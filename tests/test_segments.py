@@ -15,7 +15,7 @@ from video3d.detect.base import PersonKeypoints, keypoints_bbox
 from video3d.detect.segments import Segment, detect_segments, plan_segments, stitch
 from video3d.detect.stage import RawTrack
 from video3d.errors import UserError
-from video3d.io.video import EndOfVideo, iter_frames
+from video3d.io.video import EndOfVideo, iter_frames, probe
 from video3d.options import RunOptions
 
 
@@ -124,11 +124,11 @@ def test_a_segment_that_started_on_someone_else_is_detected_again(tmp_path, monk
     clip = _coded_clip(tmp_path / "coded.mp4", 100)
     monkeypatch.setattr("video3d.options.make_detector", lambda options: TwoPeople())
     plan = [Segment(0, 0, 50), Segment(45, 50, None)]
-    raw, name, fmt = detect_segments(clip, RunOptions(), plan, fps=30.0, image_size=(320, 64), workers=1)
+    raw, name, fmt = detect_segments(probe(clip), RunOptions(), plan, workers=1)
     assert (name, fmt, len(raw)) == ("scripted", "blazepose", 100) and raw.detected.all()
     assert np.nanmax(raw.keypoints[:, :, 0]) < 100  # the left person throughout, both segments
     # Without the stitch check the second segment would have followed the right person:
-    fresh = segments._SegmentRunner(clip, RunOptions(), 30.0, (320, 64), None).here(45, None, "auto")
+    fresh = segments._SegmentRunner(probe(clip), RunOptions(), None).here(45, None, "auto")
     assert np.nanmin(fresh.keypoints[:, :, 0]) >= 200
 
 
@@ -138,7 +138,7 @@ def test_a_header_longer_than_the_stream_is_not_an_error(tmp_path, monkeypatch):
         next(iter_frames(clip, start=80))
     monkeypatch.setattr("video3d.options.make_detector", lambda options: TwoPeople())
     plan = plan_segments(400, 30.0, min_frames=100)  # the header says 400 frames; there are 60
-    raw, _, _ = detect_segments(clip, RunOptions(), plan, fps=30.0, image_size=(320, 64), workers=1)
+    raw, _, _ = detect_segments(probe(clip), RunOptions(), plan, workers=1)
     assert len(raw) == 60 and raw.first_frame == 0
 
 

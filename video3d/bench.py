@@ -53,7 +53,7 @@ def benchmark(video: Path, lifter: str = "ktpformer", device: str = "auto", max_
     options = RunOptions(lifter=lifter, device=device, render=render, sequential=sequential)
     load["before_detect_only"] = os.getloadavg()[0]
     t0 = time.perf_counter()
-    detect_2d(src, info, RunOptions(lifter=lifter, device=device, sequential=True), StageProgress(None))
+    detect_2d(info, RunOptions(lifter=lifter, device=device, sequential=True), StageProgress(None))
     detect_only_s = time.perf_counter() - t0
     model = Lifter.load(lifter, None, device)
     load["before_run"] = os.getloadavg()[0]

@@ -16,6 +16,14 @@ import numpy as np
 
 from video3d.errors import UserError
 
+
+def _signal():
+    """``scipy.signal``, imported on first use: ~1.5 s, and only smoothing needs it."""
+    from scipy import signal
+
+    return signal
+
+
 #: Method names accepted by :func:`smooth` (and the CLI's ``--smooth-*``).
 SMOOTHING_METHODS: tuple[str, ...] = ("none", "oneeuro", "savgol", "butterworth")
 
@@ -151,8 +159,7 @@ def butterworth(x: np.ndarray, fps: float, cutoff_hz: float = BUTTERWORTH_CUTOFF
     x = np.asarray(x, dtype=np.float64)
     if cutoff_hz >= fps / 2:
         return x.copy()
-    from scipy import signal  # imported on use: ~1.5 s, only smoothing needs it
-    sos = signal.butter(int(order), cutoff_hz, btype="low", fs=fps, output="sos")
+    sos = _signal().butter(int(order), cutoff_hz, btype="low", fs=fps, output="sos")
     return _per_segment(x, lambda seg: _sosfiltfilt_run(seg, sos))
 
 
@@ -233,8 +240,7 @@ def lag_frames(raw: np.ndarray, filtered: np.ndarray, max_lag: int = 15, band: f
     if raw.shape != filtered.shape:
         raise ValueError(f"raw {raw.shape} and filtered {filtered.shape} must have the same shape")
     if band is not None:
-        from scipy import signal  # imported on use: ~1.5 s, only smoothing needs it
-        sos = signal.butter(2, band, output="sos")
+        sos = _signal().butter(2, band, output="sos")
         raw = _per_segment(raw, lambda seg: _sosfiltfilt_run(seg, sos))
         filtered = _per_segment(filtered, lambda seg: _sosfiltfilt_run(seg, sos))
     n = len(raw) - 1
@@ -338,8 +344,7 @@ def _savgol_run(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
         window = n if n % 2 else n - 1
     if window <= polyorder:
         return x.copy()
-    from scipy import signal  # imported on use: ~1.5 s, only smoothing needs it
-    return signal.savgol_filter(x, window, polyorder, axis=0, mode="interp")
+    return _signal().savgol_filter(x, window, polyorder, axis=0, mode="interp")
 
 
 def _sosfiltfilt_run(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
@@ -347,5 +352,4 @@ def _sosfiltfilt_run(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     if n < 4:
         return x.copy()
     default_pad = 3 * (2 * len(sos) + 1)
-    from scipy import signal  # imported on use: ~1.5 s, only smoothing needs it
-    return signal.sosfiltfilt(sos, x, axis=0, padtype="odd", padlen=min(default_pad, n - 1))
+    return _signal().sosfiltfilt(sos, x, axis=0, padtype="odd", padlen=min(default_pad, n - 1))

@@ -23,7 +23,7 @@ from video3d.lift.lifter import Lifter
 from video3d.lift.trajectory import root_trajectory
 from video3d.lift.world import camera_to_display_world
 from video3d.native_stderr import native_stderr_silenced
-from video3d.options import RunOptions, make_detector  # noqa: F401 - re-exported
+from video3d.options import RunOptions
 from video3d.pose import PoseSequence
 from video3d.progress import StageProgress
 
@@ -46,7 +46,7 @@ class RunResult:
         return {k: (self.num_frames / v if v > 0 else float("inf")) for k, v in self.timings.items()}
 
 
-def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: StageProgress,
+def detect_2d(info: VideoInfo, options: RunOptions, progress: StageProgress,
               while_waiting=None) -> PoseSequence:
     """Decode + 2D detection of the whole clip -> PoseSequence (H36M-17, gaps filled).
 
@@ -60,6 +60,7 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
     from video3d.detect.gaps import default_max_gap
     from video3d.detect.segments import Segment, detect_segments, plan_segments, usable_cores
     from video3d.detect.stage import finish_track
+    from video3d.detect.tracking import parse_person
 
     plan = [Segment(0, 0, None)]
     if options.detector == "blazepose":
@@ -68,17 +69,11 @@ def detect_2d(video: Path, info: VideoInfo, options: RunOptions, progress: Stage
     quiet = not log.isEnabledFor(logging.DEBUG)  # --verbose shows the native libraries' own messages
     with native_stderr_silenced(quiet):
         progress.start("detect 2D", (info.num_frames_header or 0) + sum(s.start - s.warmup for s in plan) or None)
-        raw, name, fmt = detect_segments(video, options, plan, fps=info.fps, image_size=(info.width, info.height),
-                              workers=workers, progress=progress.advance, while_waiting=while_waiting)
+        raw, name, fmt = detect_segments(info, options, plan, workers=workers, progress=progress.advance,
+                                         while_waiting=while_waiting)
         progress.finish()
-    return finish_track(raw, detector=name, raw_format=fmt, fps=info.fps, image_size=(info.width, info.height),
-                        max_gap=default_max_gap(info.fps, options.max_gap_s), person=_person_rule(options.person))
-
-
-def _person_rule(person: str):
-    from video3d.detect.tracking import parse_person
-
-    return parse_person(person)
+    return finish_track(raw, detector=name, raw_format=fmt, fps=info.fps, image_size=info.size,
+                        max_gap=default_max_gap(info.fps, options.max_gap_s), person=parse_person(options.person))
 
 
 def lift_sequence(seq: PoseSequence, lifter: Lifter, options: RunOptions,
@@ -196,7 +191,7 @@ def run_video(video: str | Path, out: str | Path = "outputs", options: RunOption
     info, final, lifter = prepare_run(video, out, options, progress, lifter, output_name)
 
     t = time.perf_counter()
-    seq = detect_2d(video, info, options, progress, while_waiting=lifter.warm_up)
+    seq = detect_2d(info, options, progress, while_waiting=lifter.warm_up)
     timings["decode+detect"] = time.perf_counter() - t
     t = time.perf_counter()
     lift_sequence(seq, lifter, options, progress)

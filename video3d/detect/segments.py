@@ -39,12 +39,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from video3d.detect.base import box_iou, keypoints_bbox
+from video3d.detect.base import box_center, box_iou, keypoints_bbox
 from video3d.detect.stage import DetectionStage, RawTrack
+
+if TYPE_CHECKING:
+    from video3d.io.video import VideoInfo
 
 __all__ = ["Segment", "plan_segments", "detect_segment", "stitch", "detect_segments", "usable_cores",
            "MIN_SEGMENT_FRAMES", "MAX_SEGMENTS"]
@@ -97,16 +100,13 @@ def plan_segments(num_frames: int, fps: float, *, min_frames: int | None = None,
 
 
 def detect_segment(frames, detector, *, fps: float, image_size: tuple[int, int], first_frame: int,
-                   stop: int | None, person="auto", progress: Callable[[int], object] | None = None,
-                   check: Callable[[], None] | None = None) -> RawTrack:
+                   stop: int | None, person="auto", progress: Callable[[int], object] | None = None) -> RawTrack:
     """Raw detections of video frames [first_frame, stop) from ``frames`` (an iterator starting at first_frame)."""
     stage = DetectionStage(detector, fps=fps, image_size=image_size, person=person, progress=progress,
                            num_frames_hint=None if stop is None else stop - first_frame)
     for index, frame in enumerate(frames, start=first_frame):
         if stop is not None and index >= stop:
             break
-        if check is not None:
-            check()
         stage.push(frame)
     return stage.raw_track(first_frame)
 
@@ -146,11 +146,10 @@ def usable_cores() -> int:
 
 
 class _SegmentRunner:
-    """Detects one segment in this process, or starts a child that does."""
+    """Detects one segment of ``info``'s video in this process, or starts a child that does."""
 
-    def __init__(self, video: Path, options, fps: float, image_size: tuple[int, int],
-                 progress: Callable[[int], object] | None) -> None:
-        self.video, self.options, self.fps, self.image_size = video, options, fps, image_size
+    def __init__(self, info: "VideoInfo", options, progress: Callable[[int], object] | None) -> None:
+        self.info, self.options = info, options
         self.progress = progress
         self._lock = threading.Lock()
         self.detector_name: str | None = None     # set by the first segment detected here
@@ -168,11 +167,11 @@ class _SegmentRunner:
         detector = make_detector(self.options)
         self.detector_name, self.keypoint_format = detector.name, detector.keypoint_format
         try:
-            frames = iter_frames(self.video, None, start=first_frame)
+            frames = iter_frames(self.info.path, self.info, start=first_frame)
             try:
-                return detect_segment(frames, detector, fps=self.fps, image_size=self.image_size,
+                return detect_segment(frames, detector, fps=self.info.fps, image_size=self.info.size,
                                       first_frame=first_frame, stop=stop, person=person,
-                                      progress=lambda n: self.advance(n))
+                                      progress=self.advance)
             except EndOfVideo:
                 return _empty(first_frame)  # the stream ended before this segment (header count too high)
         finally:
@@ -181,8 +180,8 @@ class _SegmentRunner:
     def child(self, first_frame: int, stop: int | None, out: Path):
         from video3d.child import PythonChild
 
-        job = {"video": str(self.video), "options": asdict(self.options), "fps": self.fps,
-               "image_size": list(self.image_size), "first_frame": first_frame, "stop": stop, "out": str(out)}
+        job = {"video": str(self.info.path), "options": asdict(self.options), "first_frame": first_frame,
+               "stop": stop, "out": str(out)}
 
         def on_line(line: str) -> None:
             if line.startswith("frames "):
@@ -196,8 +195,7 @@ def _empty(first_frame: int) -> RawTrack:
                     np.zeros(0, bool), None, first_frame)
 
 
-def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps: float,
-                    image_size: tuple[int, int], workers: int = 1,
+def detect_segments(info: "VideoInfo", options, plan: Sequence[Segment], *, workers: int = 1,
                     progress: Callable[[int], object] | None = None,
                     while_waiting: Callable[[], None] | None = None) -> tuple[RawTrack, str, str]:
     """Detect every segment of ``plan`` and stitch them into one raw track of the whole clip.
@@ -205,7 +203,7 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
     Returns (raw track of the whole clip, detector name, its keypoint format).
 
     Args:
-        video: the video file.
+        info: the video's :func:`~video3d.io.video.probe` (path, fps, size).
         options: the run's :class:`~video3d.pipeline.RunOptions` (detector, person).
         plan: from :func:`plan_segments`.
         workers: segments detected at the same time (1: all in this process,
@@ -215,8 +213,7 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
             detect (while children may still run): other work to overlap
             with detection. Called in every mode, so outputs cannot depend on it.
     """
-    video = Path(video)
-    runner = _SegmentRunner(video, options, fps, image_size, progress)
+    runner = _SegmentRunner(info, options, progress)
     first_person = options.person
     if len(plan) == 1 or workers <= 1:
         tracks = [runner.here(seg.warmup, seg.stop, first_person if i == 0 else "auto")
@@ -230,11 +227,10 @@ def detect_segments(video: str | Path, options, plan: Sequence[Segment], *, fps:
     for seg, track in zip(plan[1:], tracks[1:]):
         same, frame, box = stitch(previous, track, seg)
         if not same:
-            centre = (float(0.5 * (box[0] + box[2])), float(0.5 * (box[1] + box[3])))
-            track = runner.here(frame, seg.stop, centre)
+            track = runner.here(frame, seg.stop, tuple(float(v) for v in box_center(box)))
         kept.append(track.frames(seg.start, seg.stop))
         previous = track
-        if track.stop < (seg.stop or track.stop) or len(track) == 0:
+        if seg.stop is not None and track.stop < seg.stop:
             break  # the stream ended inside this segment
     kept = [k for k in kept if len(k)] or kept[:1]
     return RawTrack.concatenate(kept), runner.detector_name, runner.keypoint_format

@@ -1,14 +1,13 @@
 """Child process detecting one segment of a clip (see :mod:`video3d.detect.segments`).
 
 ``python -m video3d.detect.worker`` reads a JSON job on stdin (video, run
-options, fps, image size, first frame, stop, output path), prints
+options, first frame, stop, output path), prints
 ``frames N`` lines on stdout as it goes, and writes the segment's
 :class:`~video3d.detect.stage.RawTrack` to the output path (atomically).
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pathlib import Path
 def _run(job: dict, parent_alive) -> None:
     from video3d.detect.segments import _SegmentRunner
     from video3d.io.atomic import atomic_file
+    from video3d.io.video import probe
     from video3d.native_stderr import native_stderr_silenced
     from video3d.options import RunOptions
 
@@ -28,8 +28,9 @@ def _run(job: dict, parent_alive) -> None:
         if pending[0] >= 10:
             print(f"frames {pending[0]}", flush=True)
             pending[0] = 0
-    runner = _SegmentRunner(Path(job["video"]), options, float(job["fps"]), tuple(job["image_size"]), progress)
-    with native_stderr_silenced(not os.environ.get("VIDEO3D_VERBOSE")):
+    runner = _SegmentRunner(probe(job["video"]), options, progress)
+    # The native libraries' messages would end up in the stderr the parent reads its error line from.
+    with native_stderr_silenced():
         track = runner.here(int(job["first_frame"]), job["stop"], "auto")
     if pending[0]:
         print(f"frames {pending[0]}", flush=True)
