@@ -413,6 +413,7 @@ def multiview(
     render: bool = typer.Option(True, "--render/--no-render", help="Write multiview.mp4 (views + reprojection + 3D)."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Hampel outlier filter + 6 Hz Butterworth."),
     max_error: float = typer.Option(20.0, help="Drop views while a joint's reprojection error exceeds this (px)."),
+    viewer: Viewer = True,
 ) -> None:
     """Calibrated multi-camera 3D in the calibration's world frame (metres).
 
@@ -421,7 +422,7 @@ def multiview(
     from video3d.multiview.pipeline import MultiviewOptions, run_multiview
 
     options = MultiviewOptions(method=method, weights=weights, detector=detector, person=person, offsets=offset,
-                               render=render, smooth=smooth, max_error_px=max_error)
+                               render=render, smooth=smooth, max_error_px=max_error, viewer=viewer)
     with stage_progress() as progress:
         r = run_multiview(videos, calib, out, name, options, progress)
     console.print(f"{len(r.views)} views ({', '.join(r.views)}), {r.num_frames} frames ({r.num_valid} valid) at "

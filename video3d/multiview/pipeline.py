@@ -47,6 +47,7 @@ class MultiviewOptions:
     max_error_px: float = 20.0
     max_gap_s: float = 0.5
     max_render_height: int = 960
+    viewer: bool = True
 
 
 @dataclass
@@ -227,6 +228,8 @@ def result_arrays(rec: Reconstruction, points2d: np.ndarray, scores2d: np.ndarra
         "videos": np.asarray([v.video.name for v in views]),
         "offsets": np.asarray([v.offset for v in views], np.int64),
         "image_sizes": np.asarray([(v.info.width, v.info.height) for v in views], np.int64),
+        "camera_R": np.stack([np.asarray(v.camera.R, np.float64) for v in views]),
+        "camera_t": np.stack([np.asarray(v.camera.t, np.float64).reshape(3) for v in views]),
         "fps": np.float64(fps),
         "joint_names": np.asarray(skeleton.JOINT_NAMES),
         "parents": np.asarray(skeleton.PARENTS, np.int64),
@@ -470,6 +473,10 @@ def run_multiview(videos: Sequence[str | Path], calib: str | Path, out: str | Pa
             render_grid(staging / "multiview.mp4", views, rec.points, num_frames, fps, options.max_render_height, progress)
             files.append(staging / "multiview.mp4")
             timings["render"] = time.perf_counter() - t
+        if options.viewer:
+            from video3d.viewer import write_viewer
+
+            files.append(write_viewer(staging, page_dir=final, title=final.name))
     timings["total"] = time.perf_counter() - t0
     with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("ignore", RuntimeWarning)

@@ -20,6 +20,8 @@ from video3d.viewer.result import load_result
 VIEWER_NAME = "viewer.html"
 #: Rendered overlay video, preferred as the page's video when the result has one.
 OVERLAY_NAME = "overlay.mp4"
+#: The multi-view result's video (views + reprojection + 3D), shown when there is no overlay.
+MULTIVIEW_NAME = "multiview.mp4"
 
 
 def _asset(name: str) -> str:
@@ -29,12 +31,13 @@ def _asset(name: str) -> str:
 def video_link(folder: Path, source_video: str | Path | None = None, page_dir: Path | None = None) -> str | None:
     """URL of the video the page shows, relative to the page when possible.
 
-    ``folder/overlay.mp4`` when it exists, else ``source_video`` (relative to
+    ``folder/overlay.mp4`` (or ``multiview.mp4``) when it exists, else ``source_video`` (relative to
     ``page_dir``, the folder the page will finally live in; default ``folder``),
     else None.
     """
-    if (folder / OVERLAY_NAME).is_file():
-        return OVERLAY_NAME
+    for name in (OVERLAY_NAME, MULTIVIEW_NAME):
+        if (folder / name).is_file():
+            return name
     if source_video is None:
         return None
     src = Path(source_video).resolve()

@@ -11,7 +11,9 @@ files are used when present:
   ``root_translation`` (P,T,3)); every person is shown.
 * multi-view results: ``scores_2d`` (V,T,17) per view (averaged over views) and
   cameras as ``camera_R`` (V,3,3) world->camera with ``camera_t`` (V,3) (OpenCV,
-  ``X_cam = R X_world + t``), named by ``views`` (V,).
+  ``X_cam = R X_world + t``), named by ``views`` (V,). Their world is the
+  calibration's: when its up axis is not +z (say a y-up lab frame), poses and
+  cameras are turned so that the people stand upright (:func:`upright_rotation`).
 """
 from __future__ import annotations
 
@@ -138,12 +140,39 @@ def _check_poses(poses: np.ndarray, path: Path, lead: tuple[int, ...] = ()) -> N
         raise UserError(f"{path}: keypoints_3d_world must be {want}, got {poses.shape}")
 
 
-def _cameras(data: dict) -> list[CameraPose]:
+def _cameras(data: dict, up: np.ndarray) -> list[CameraPose]:
+    """Cameras of a multi-view result in the viewer's world (``up`` (3, 3) applied to the calibration's)."""
     if "camera_R" not in data or "camera_t" not in data:
         return []
     rs, ts = np.asarray(data["camera_R"], np.float64), np.asarray(data["camera_t"], np.float64)
     names = [str(v) for v in data.get("views", [f"cam{i + 1}" for i in range(len(rs))])]
-    return [CameraPose(n, -r.T @ t, r) for n, r, t in zip(names, rs, ts)]
+    return [CameraPose(n, up @ (-r.T @ t), r @ up.T) for n, r, t in zip(names, rs, ts)]
+
+
+def upright_rotation(poses: np.ndarray) -> np.ndarray:
+    """(3, 3) axis-permuting rotation that turns the body's up direction into +z.
+
+    poses: (..., 17, 3). The body's up is the mean of head - mid-ankle over finite frames;
+    the world axis (with sign) closest to it is mapped to +z. Identity when that is +z
+    already or nothing is finite.
+    """
+    P = np.asarray(poses, np.float64).reshape(-1, skeleton.NUM_JOINTS, 3)
+    v = P[:, skeleton.JOINT_NAMES.index("head")] - 0.5 * (
+        P[:, skeleton.JOINT_NAMES.index("left_ankle")] + P[:, skeleton.JOINT_NAMES.index("right_ankle")])
+    v = v[np.isfinite(v).all(axis=1)]
+    if not len(v):
+        return np.eye(3)
+    m = v.mean(axis=0)
+    axis = int(np.argmax(np.abs(m)))
+    if axis == 2 and m[2] > 0:
+        return np.eye(3)
+    up = np.zeros(3)
+    up[axis] = np.sign(m[axis])
+    # Two other unit axes complete a right-handed frame whose third row is the old up.
+    x = np.zeros(3)
+    x[(axis + 1) % 3] = 1.0
+    y = np.cross(up, x)
+    return np.stack([x, y, up])
 
 
 def load_result(folder: str | Path) -> ViewerResult:
@@ -170,12 +199,16 @@ def load_result(folder: str | Path) -> ViewerResult:
         raise UserError(f"{path}: fps must be positive, got {fps}")
     size = tuple(int(v) for v in np.asarray(data.get("image_size", (0, 0))).reshape(-1)[:2])
     meta = {k: str(data[k]) for k in ("detector", "lifter", "method") if k in data and data[k].ndim == 0}
+    # A calibrated multi-view world may have any up axis; monocular worlds are z-up by construction.
+    up = upright_rotation(world) if "camera_R" in data else np.eye(3)
+    world = (world @ up.T.astype(np.float32)).astype(np.float32)
 
     people_path = folder / "people.npz"
     if people_path.is_file():
         pdata = _load_npz(people_path)
         pw = np.asarray(_require(pdata, "keypoints_3d_world", people_path), np.float32)
         _check_poses(pw, people_path, lead=(1,))
+        pw = (pw @ up.T.astype(np.float32)).astype(np.float32)
         n = len(pw)
         ids = np.asarray(pdata.get("track_ids", np.arange(n))).reshape(-1)
         pvalid = np.asarray(pdata.get("valid", np.isfinite(pw).all(axis=(2, 3))), bool)
@@ -191,4 +224,4 @@ def load_result(folder: str | Path) -> ViewerResult:
     else:
         poses, traj = placed_poses(world, data.get("root_translation"))
         people = [PersonTrack(0, poses, valid, _scores(data, t), traj)]
-    return ViewerResult(fps=fps, num_frames=t, image_size=size, people=people, cameras=_cameras(data), meta=meta)
+    return ViewerResult(fps=fps, num_frames=t, image_size=size, people=people, cameras=_cameras(data, up), meta=meta)
