@@ -24,6 +24,7 @@ import torch
 
 from video3d.models.multiview import MultiViewRelational
 from video3d.multiview import learned
+from video3d.multiview.synth import RigConfig
 from video3d.train.datasets import CMU_ACKNOWLEDGEMENT, REACTIDLE_CITATION, load_mocap_parts
 from video3d.train.samplers import source_weights
 
@@ -80,16 +81,27 @@ def main() -> None:
     ap.add_argument("--val-per-count", type=int, default=150)
     ap.add_argument("--test-per-count", type=int, default=200)
     ap.add_argument("--every", type=int, default=300, help="validate (and keep the best) every N steps")
-    ap.add_argument("--cache", default="/work/mvrun/pools2")
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "video3d" / "multiview_pools"))
     ap.add_argument("--out", default="weights/mvrt-mocap")
     ap.add_argument("--report", default="docs/multiview.json")
     ap.add_argument("--compare", nargs="*", default=[], help="other weights evaluated on the same pools")
     ap.add_argument("--init", default=None, help="start from these weights (a checkpoint)")
+    ap.add_argument("--rig-subset-prob", type=float, default=0.5,
+                    help="share of training rigs that are a random subset of a larger rig")
+    ap.add_argument("--calibration-error", default="0.1,0.005,0.003",
+                    help="training calibration error: rotation deg, centre m, relative focal (std)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     log = lambda m: print(time.strftime("%H:%M:%S"), m, file=sys.stderr, flush=True)  # noqa: E731
 
+    calib_error = tuple(float(x) for x in args.calibration_error.split(","))
+    train_rig = RigConfig(subset_prob=args.rig_subset_prob, calibration_error=calib_error)
+    # Held-out protocols: "spread" (evenly spread rigs, exact calibration: the original table) and
+    # "subset" (the training distribution: subsets of larger rigs, calibration error).
+    protocols = {"spread": RigConfig(), "subset": train_rig}
+    rig_tag = lambda r: ("" if r == RigConfig() else  # noqa: E731
+                         f"-s{r.subset_prob:g}-c{'_'.join(f'{x:g}' for x in r.calibration_error)}")
     parts, defn, root = load_mocap_parts(None, args.sources, args.splits)
     train_clips, val_clips, test_clips = parts["train"], parts["validation"], parts["test"]
     log(f"{len(train_clips)} train, {len(val_clips)} validation, {len(test_clips)} test clips")
@@ -99,22 +111,24 @@ def main() -> None:
     chunks = []
     for i in range((args.pool + CHUNK - 1) // CHUNK):
         rng = np.random.default_rng(1000 + i)
-        chunks.append(cached_pool(cache / f"train-{i}-{CHUNK}-T{args.frames}.npz", lambda: learned.make_pool(
+        chunks.append(cached_pool(cache / f"train-{i}-{CHUNK}-T{args.frames}{rig_tag(train_rig)}.npz",
+                                  lambda: learned.make_pool(
             rng, train_clips, CHUNK, args.frames, view_counts=VIEW_COUNTS,
-            progress=lambda k: log(f"train chunk {i}: {k}/{CHUNK}"), clip_weights=train_p)))
+            progress=lambda k: log(f"train chunk {i}: {k}/{CHUNK}"), clip_weights=train_p, rig=train_rig)))
         log(f"train chunk {i} ready ({time.process_time() - c0:.0f} CPU s)")
     pool = {k: v[:args.pool] for k, v in concat(chunks).items()}
 
-    def held_out(part: str, clips, n: int) -> dict[int, dict]:
+    def held_out(part: str, clips, n: int, rig: RigConfig) -> dict[int, dict]:
         out = {}
         for V in EVAL_COUNTS:
             rng = np.random.default_rng(defn.seeds[part] + V)
-            out[V] = cached_pool(cache / f"{part}-{V}-{n}-T{args.frames}.npz", lambda: learned.make_pool(
-                rng, clips, n, args.frames, view_counts=(V,), strides=(1,), clip_weights=source_weights(clips)[0]))
+            out[V] = cached_pool(cache / f"{part}-{V}-{n}-T{args.frames}{rig_tag(rig)}.npz", lambda: learned.make_pool(
+                rng, clips, n, args.frames, view_counts=(V,), strides=(1,), clip_weights=source_weights(clips)[0],
+                rig=rig))
         return out
 
-    val = held_out("validation", val_clips, args.val_per_count)
-    test = held_out("test", test_clips, args.test_per_count)
+    val = {name: held_out("validation", val_clips, args.val_per_count, r) for name, r in protocols.items()}
+    test = {name: held_out("test", test_clips, args.test_per_count, r) for name, r in protocols.items()}
     gen_cpu = time.process_time() - c0
     log(f"pools ready ({gen_cpu:.0f} CPU s)")
 
@@ -130,18 +144,19 @@ def main() -> None:
         hh, mm = (int(x) for x in args.deadline.split(":"))
         now = time.gmtime()
         deadline = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 - now.tm_sec
-    select = {V: val[V] for V in SELECT_COUNTS}
+    select = {name: {V: val[name][V] for V in SELECT_COUNTS} for name in protocols}
     t_train = time.process_time()
     best = {"score": float("inf"), "step": 0, "state": copy.deepcopy(model.state_dict()), "curve": []}
 
     def checkpoint(step: int) -> None:
-        t = table(model, select)
+        t = {(name, V): m for name, pools in select.items() for V, m in table(model, pools).items()}
         score = float(np.mean([m["model_mm"] for m in t.values()]))
         cpu = round(time.process_time() - t_train, 1)
-        best["curve"].append({"step": step, "cpu_s": cpu, "val_model_mm": {V: round(m["model_mm"], 2) for V, m in t.items()},
-                              "val_improvement_pct": {V: m["improvement_pct"] for V, m in t.items()}})
-        log("  validation: " + ", ".join(f"{V}v DLT {m['dlt_mm']:.1f} model {m['model_mm']:.1f} ({m['improvement_pct']}%)"
-                                         for V, m in t.items()))
+        best["curve"].append({"step": step, "cpu_s": cpu,
+                              "val_model_mm": {f"{n}-{V}": round(m["model_mm"], 2) for (n, V), m in t.items()},
+                              "val_improvement_pct": {f"{n}-{V}": m["improvement_pct"] for (n, V), m in t.items()}})
+        log("  validation: " + ", ".join(f"{n} {V}v DLT {m['dlt_mm']:.1f} model {m['model_mm']:.1f} ({m['improvement_pct']}%)"
+                                         for (n, V), m in t.items()))
         if score < best["score"]:
             best.update(score=score, step=step, state=copy.deepcopy(model.state_dict()))
             learned.save_model(model, cache / "checkpoint", {"name": "checkpoint", "config": config, "step": step})
@@ -152,16 +167,20 @@ def main() -> None:
     checkpoint(stats["steps"])
     model.load_state_dict(best["state"])
     log(f"selected step {best['step']} by validation")
-    val_metrics = table(model, val)
-    test_metrics = table(model, test)
-    for V, m in test_metrics.items():
-        log(f"test {V} views: DLT {m['dlt_mm']:.1f} mm, model {m['model_mm']:.1f} mm ({m['improvement_pct']}%)")
+    val_metrics = {name: table(model, val[name]) for name in protocols}
+    test_metrics = {name: table(model, test[name]) for name in protocols}
+    for name, t in test_metrics.items():
+        for V, m in t.items():
+            log(f"test {name} {V} views: DLT {m['dlt_mm']:.1f} mm, model {m['model_mm']:.1f} mm "
+                f"({m['improvement_pct']}%)")
     compare = {}
     for w in args.compare:
         other, card = learned.load_model(w)
-        compare[card["name"]] = {"validation": table(other, val), "test": table(other, test)}
-        log(f"{card['name']}: " + ", ".join(f"{V}v val {m['improvement_pct']}%"
-                                            for V, m in compare[card['name']]["validation"].items()))
+        compare[card["name"]] = {"validation": {n: table(other, val[n]) for n in protocols},
+                                 "test": {n: table(other, test[n]) for n in protocols}}
+        log(f"{card['name']}: " + ", ".join(f"{n} {V}v val {m['improvement_pct']}%"
+                                            for n, t in compare[card['name']]["validation"].items()
+                                            for V, m in t.items()))
     protocol = ("MPJPE (mm, absolute, world frame) over the points DLT triangulated; windows of "
                 f"{args.frames} frames (stride 1) per camera count from the split's {{part}} clips, rigs drawn "
                 "with the split's camera seed of that part")
@@ -177,7 +196,11 @@ def main() -> None:
                  "held_out_sampling": "windows drawn with the same per-source weights (video3d.train.samplers.source_weights)",
                  "window": f"{args.frames} frames, stride 1 or 2 at 50 fps",
                  "rigs": f"{min(VIEW_COUNTS)}-{max(VIEW_COUNTS)} cameras (drawn from {list(VIEW_COUNTS)}), 2.5-7 m, "
-                         "height 0.4-2.8 m, focal 0.6-1.6 x width",
+                         "height 0.4-2.8 m, focal 0.6-1.6 x width; a share "
+                         f"{args.rig_subset_prob:g} of the rigs are random subsets of a larger evenly spread rig "
+                         f"(up to {train_rig.max_rig_views} cameras)",
+                 "calibration_error_std": {"rotation_deg": calib_error[0], "centre_m": calib_error[1],
+                                           "focal_relative": calib_error[2]},
                  "noise": "video3d.data.noise.detector_noise per view + occluded joints + person lost for a while",
                  "acknowledgement": CMU_ACKNOWLEDGEMENT, "reactidle_citation": REACTIDLE_CITATION},
         "training": {**stats, "selected_step": best["step"], "batch_size": args.batch_size, "lr": args.lr,
@@ -188,7 +211,9 @@ def main() -> None:
                      "validation_curve": best["curve"]},
         "metrics": {"synthetic_test": test_metrics, "synthetic_validation": val_metrics,
                     "protocol": protocol.format(part="test") + f"; {args.test_per_count} test / "
-                                f"{args.val_per_count} validation windows per camera count"},
+                                f"{args.val_per_count} validation windows per camera count; 'spread': evenly spread "
+                                "rigs, exact calibration; 'subset': rigs as in training (subsets of larger rigs, "
+                                "calibration error)"},
     }
     if args.init:
         card["training"]["init"] = str(args.init)

@@ -195,6 +195,52 @@ def test_pool_draws_clips_by_the_given_weights():
     assert (pool["target"][..., 0] > 40).all()  # only the second clip (shifted 50 m along x) was drawn
 
 
+def _pair_angles(rig, n: int = 200) -> np.ndarray:
+    """Azimuth separation (degrees) of the two cameras of ``n`` random 2-camera rigs."""
+    from video3d.multiview.synth import random_rig
+
+    rng = np.random.default_rng(3)
+    out = []
+    for _ in range(n):
+        a, b = (c.center[:2] for c in random_rig(rng, np.zeros(3), 2, rig))
+        out.append(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+    return np.array(out)
+
+
+def test_rig_subsets_give_narrow_camera_pairs():
+    from video3d.multiview.synth import RigConfig
+
+    spread = _pair_angles(RigConfig())
+    subset = _pair_angles(RigConfig(subset_prob=1.0))
+    assert np.median(spread) > 150 and (spread < 90).mean() < 0.05  # evenly spread pairs face each other
+    assert (subset < 90).mean() > 0.3 and np.median(subset) < 120  # pairs out of larger rigs often don't
+
+
+def test_calibration_error_perturbs_only_what_dlt_and_the_model_see():
+    from video3d.multiview.synth import RigConfig, make_sample, perturb_calibration, random_rig
+
+    rng = np.random.default_rng(0)
+    cam = random_rig(rng, np.zeros(3), 1)[0]
+    same = perturb_calibration(rng, cam, (0.0, 0.0, 0.0))
+    np.testing.assert_allclose(same.R, cam.R, atol=1e-12)
+    np.testing.assert_allclose(same.t, cam.t, atol=1e-12)
+    moved = [perturb_calibration(rng, cam, (0.1, 0.005, 0.003)) for _ in range(200)]
+    for m in moved[:5]:
+        np.testing.assert_allclose(m.R @ m.R.T, np.eye(3), atol=1e-9)
+    angles = [np.degrees(np.arccos(np.clip((np.trace(m.R @ cam.R.T) - 1) / 2, -1, 1))) for m in moved]
+    assert 0.05 < np.median(angles) < 0.2
+    assert 0.002 < np.median([np.linalg.norm(m.center - cam.center) for m in moved]) < 0.015
+    # Same seed: the filmed 2D and the target are identical; only the cameras (so the DLT) differ.
+    X = walking_clip(9, fps=50)
+    exact = make_sample(np.random.default_rng(5), X, 3, rig=RigConfig())
+    noisy = make_sample(np.random.default_rng(5), X, 3, rig=RigConfig(calibration_error=(0.3, 0.02, 0.01)))
+    np.testing.assert_array_equal(exact.target, noisy.target)
+    np.testing.assert_array_equal(exact.scores, noisy.scores)
+    assert not np.allclose(exact.rotations, noisy.rotations)
+    err = np.nanmean(np.linalg.norm(noisy.dlt - noisy.target, axis=-1))
+    assert err > np.nanmean(np.linalg.norm(exact.dlt - exact.target, axis=-1))
+
+
 def test_zero_head_model_returns_dlt_and_weights_round_trip(tmp_path):
     model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
     b = _batch()
@@ -211,6 +257,34 @@ def test_zero_head_model_returns_dlt_and_weights_round_trip(tmp_path):
         learned.load_model(tmp_path / "mv.safetensors")
 
 
+def test_viewer_turns_a_y_up_calibration_world_upright(tmp_path):
+    from video3d.viewer import load_result
+    from video3d.viewer.result import upright_rotation
+
+    z_up = truth()
+    assert np.allclose(upright_rotation(z_up), np.eye(3))
+    to_y_up = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y)
+    y_up = z_up @ to_y_up.T
+    up = upright_rotation(y_up)
+    np.testing.assert_allclose(up @ up.T, np.eye(3), atol=1e-12)
+    assert np.isclose(np.linalg.det(up), 1.0)
+    head_minus_ankle = (y_up[:, 10] - y_up[:, 3]) @ up.T
+    assert (head_minus_ankle[:, 2] > 1.0).all()  # standing again
+    # A multi-view result in that frame: poses and camera centres turned alike.
+    cams = ring()
+    R = np.stack([c.camera.R @ to_y_up.T for c in cams])  # the same cameras expressed in the y-up world
+    t = np.stack([c.camera.t for c in cams])
+    np.savez(tmp_path / "keypoints.npz", keypoints_3d_world=y_up.astype(np.float32), valid=np.ones(T, bool),
+             fps=np.float64(FPS), camera_R=R, camera_t=t, views=np.array(["cam1", "cam2", "cam3"]))
+    shown = load_result(tmp_path)
+    np.testing.assert_allclose(shown.people[0].poses @ up, y_up, atol=1e-5)
+    for k, (c, named) in enumerate(zip(shown.cameras, cams)):
+        np.testing.assert_allclose(up.T @ c.center, to_y_up @ named.camera.center, atol=1e-9)
+        # Each turned camera sees the turned pose exactly as the original camera saw the original.
+        seen = (shown.people[0].poses[5] - c.center) @ c.R.T
+        np.testing.assert_allclose(seen, (y_up[5] - to_y_up @ named.camera.center) @ R[k].T, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- the command
 def test_multiview_command_on_synthetic_views(scene, tmp_path):
     folder, cams, videos = scene
@@ -225,8 +299,18 @@ def test_multiview_command_on_synthetic_views(scene, tmp_path):
     assert np.nanmean(z["reprojection_error"]) < 1.5
     names = {p.name for p in res.out_dir.iterdir()}
     assert names == {"keypoints.npz", "keypoints.json", "keypoints_3d.csv", "skeleton.trc", "skeleton.bvh",
-                     "multiview.mp4"}
+                     "multiview.mp4", "viewer.html"}
     assert json.loads((res.out_dir / "keypoints.json").read_text())["views"] == ["cam1", "cam2", "cam3"]
+    # The interactive viewer shows the cameras where the calibration puts them and plays multiview.mp4.
+    from video3d.viewer import load_result
+
+    shown = load_result(res.out_dir)
+    assert [c.name for c in shown.cameras] == ["cam1", "cam2", "cam3"]
+    for c, named in zip(shown.cameras, cams):
+        np.testing.assert_allclose(c.center, named.camera.center, atol=1e-9)
+    np.testing.assert_allclose(shown.people[0].poses, z["keypoints_3d_world"], atol=1e-6)
+    page = (res.out_dir / "viewer.html").read_text()
+    assert '"video":"multiview.mp4"' in page and str(tmp_path) not in page
 
 
 def test_multiview_two_views_by_order_learned_method_and_person_all(scene, tmp_path):

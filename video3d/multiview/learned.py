@@ -23,7 +23,7 @@ from video3d.io.atomic import atomic_file, write_text_atomic
 from video3d.lift.weights import file_sha256, find_weights_file, read_verified_card
 from video3d.models.multiview import MultiViewRelational
 from video3d.multiview.features import ray_features
-from video3d.multiview.synth import make_sample, stack_samples
+from video3d.multiview.synth import RigConfig, make_sample, stack_samples
 
 ARCH = "mvrt"
 DEFAULT_NAME = "mvrt-mocap"
@@ -114,9 +114,10 @@ def predict(model: MultiViewRelational, batch: dict[str, torch.Tensor]) -> torch
 def make_pool(rng: np.random.Generator, clips: Sequence, num: int, frames: int,
               view_counts: Sequence[int], strides: Sequence[int] = (1, 2),
               progress: Callable[[int], None] | None = None,
-              clip_weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              clip_weights: np.ndarray | None = None, rig: RigConfig | None = None) -> dict[str, np.ndarray]:
     """``num`` random windows of ``frames`` frames from ``clips``, drawn with ``clip_weights`` (N,)
-    (default: by length; e.g. :func:`video3d.train.samplers.source_weights` as for the lifters)."""
+    (default: by length; e.g. :func:`video3d.train.samplers.source_weights` as for the lifters),
+    filmed by rigs drawn from ``rig`` (default :class:`RigConfig`)."""
     lengths = np.array([c.num_frames for c in clips], np.float64)
     weights = lengths if clip_weights is None else np.asarray(clip_weights, np.float64)
     samples = []
@@ -126,7 +127,7 @@ def make_pool(rng: np.random.Generator, clips: Sequence, num: int, frames: int,
         ok = lengths >= span
         c = clips[int(rng.choice(np.flatnonzero(ok), p=weights[ok] / weights[ok].sum()))]
         s0 = int(rng.integers(c.num_frames - span + 1))
-        samples.append(make_sample(rng, c.landmarks_coco[s0:s0 + span:stride], int(rng.choice(view_counts))))
+        samples.append(make_sample(rng, c.landmarks_coco[s0:s0 + span:stride], int(rng.choice(view_counts)), rig=rig))
         if progress is not None and (i + 1) % 200 == 0:
             progress(i + 1)
     return stack_samples(samples)

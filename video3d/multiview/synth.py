@@ -11,7 +11,7 @@ the person for a while, and the confidence-weighted DLT of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,15 @@ class RigConfig:
     target_jitter_m: float = 0.3
     #: Largest person height / image height; the focal is lowered to keep it.
     max_fill: float = 0.95
+    #: Probability that the rig is a random subset of a larger evenly spread rig (up to
+    #: ``max_rig_views`` cameras), as when some cameras of a real rig lose the person: two
+    #: remaining views are then often 45-90 degrees apart rather than facing each other.
+    subset_prob: float = 0.0
+    max_rig_views: int = 8
+    #: Calibration error (standard deviations): rotation (degrees), camera centre (metres) and
+    #: relative focal length. The 2D is filmed with the true cameras; DLT and the model are
+    #: given the perturbed ones, as with a real calibration.
+    calibration_error: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def random_rig(rng: np.random.Generator, center: np.ndarray, num_views: int,
@@ -42,9 +51,13 @@ def random_rig(rng: np.random.Generator, center: np.ndarray, num_views: int,
     cfg = config or RigConfig()
     cams = []
     az0 = rng.uniform(0, 2 * math.pi)
-    for v in range(num_views):
+    slots, rig_size = list(range(num_views)), num_views
+    if cfg.subset_prob > 0 and num_views < cfg.max_rig_views and rng.random() < cfg.subset_prob:
+        rig_size = int(rng.integers(num_views + 1, cfg.max_rig_views + 1))
+        slots = sorted(rng.choice(rig_size, size=num_views, replace=False).tolist())
+    for v in slots:
         # Spread azimuths like a real rig: evenly spaced, then jittered.
-        az = az0 + 2 * math.pi * v / num_views + rng.normal(0, 0.6 / num_views ** 0.5)
+        az = az0 + 2 * math.pi * v / rig_size + rng.normal(0, 0.6 / rig_size ** 0.5)
         dist = rng.uniform(*cfg.distance_m)
         eye = np.array([center[0] + dist * math.cos(az), center[1] + dist * math.sin(az), rng.uniform(*cfg.height_m)])
         target = center + rng.normal(0, cfg.target_jitter_m, 3) * np.array([1, 1, 0.5])
@@ -73,6 +86,27 @@ class Sample:
     view_mask: np.ndarray
     dlt: np.ndarray
     target: np.ndarray
+
+
+def rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
+    """(3, 3) rotation by ``angle`` radians about the unit ``axis`` (3,) (Rodrigues)."""
+    x, y, z = axis
+    K = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * K + (1 - math.cos(angle)) * K @ K
+
+
+def perturb_calibration(rng: np.random.Generator, cam: CalibratedCamera,
+                        error: tuple[float, float, float]) -> CalibratedCamera:
+    """A copy of ``cam`` as a calibration would estimate it: rotated by a random axis and a
+    normal(0, error[0] degrees) angle, its centre moved by normal(0, error[1] m) per axis and
+    its focal scaled by 1 + normal(0, error[2])."""
+    rot_deg, centre_m, focal_rel = error
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    R = rotation_about(axis, math.radians(rng.normal(0, rot_deg))) @ cam.R
+    centre = cam.center + rng.normal(0, centre_m, 3)
+    scale = 1.0 + rng.normal(0, focal_rel)
+    return replace(cam, R=R, t=-R @ centre, fx=cam.fx * scale, fy=cam.fy * scale)
 
 
 def film(rng: np.random.Generator, landmarks_coco: np.ndarray, cameras: list[CalibratedCamera],
@@ -111,12 +145,20 @@ def film(rng: np.random.Generator, landmarks_coco: np.ndarray, cameras: list[Cal
 
 
 def make_sample(rng: np.random.Generator, landmarks_coco: np.ndarray, num_views: int, max_views: int = 8,
-                noise: bool = True) -> Sample:
-    """Film one window (T, 17, 3) COCO landmarks with a random rig of ``num_views`` cameras."""
+                noise: bool = True, rig: RigConfig | None = None) -> Sample:
+    """Film one window (T, 17, 3) COCO landmarks with a random rig of ``num_views`` cameras.
+
+    With ``rig.calibration_error`` set, the sample holds the perturbed cameras (what a
+    calibration gives) while the 2D comes from the true ones.
+    """
+    rig = rig or RigConfig()
     target = coco_to_h36m(landmarks_coco)[0].astype(np.float64)
     center = np.nanmean(target[:, 0], axis=0)
-    cams = random_rig(rng, center, num_views)
-    pts, scs = film(rng, landmarks_coco, cams, noise=noise, occlusion=noise)
+    true_cams = random_rig(rng, center, num_views, rig)
+    pts, scs = film(rng, landmarks_coco, true_cams, noise=noise, occlusion=noise)
+    cams = true_cams
+    if any(rig.calibration_error):
+        cams = [perturb_calibration(rng, c, rig.calibration_error) for c in true_cams]
     tri = triangulate(pts, scs, cams)
     V, T, J = pts.shape[:3]
     normalized = np.full((max_views, T, J, 2), np.nan, np.float32)
