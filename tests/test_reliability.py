@@ -23,7 +23,7 @@ from video3d.batch import MANIFEST
 from video3d.cli import main
 from video3d.errors import UserError
 from video3d.io import atomic
-from video3d.io.atomic import atomic_dir, owner_token, remove_stale
+from video3d.io.atomic import atomic_dir, host_token, owner_token, remove_stale
 
 CLI = [sys.executable, "-m", "video3d.cli"]
 
@@ -196,10 +196,16 @@ def test_stale_staging_is_removed_only_when_its_owner_is_dead(tmp_path):
         time.sleep(0.1)
         dead = _dead_process_token()
         live_token = owner_token(live.pid)
-        reused = f"{live.pid}-{int(live_token.split('-')[1]) - 1}"  # same PID, another start time
+        pid_start, host = live_token.split("@")
+        assert host == host_token() and "." not in host and "-" not in host
+        reused = f"{live.pid}-{int(pid_start.split('-')[1]) - 1}@{host}"  # same PID, another start time
+        legacy = dead.split("@")[0]  # written before hosts were recorded: this machine's
+        elsewhere = f"{dead.split('@')[0]}@{host}_node2"  # a dead PID here says nothing about another host
         entries = {
             f".a.partial-{dead}": "dead", f".b.partial-{live_token}": "live", f".c.partial-{reused}": "dead",
             f".d.partial-{owner_token()}.mp4": "live", f".e.old-{dead}": "restored", "f": "user",
+            f".g.partial-{legacy}.mp4": "dead", f".h.partial-{elsewhere}": "other host",
+            f".i.partial-{elsewhere}.npz": "other host",
         }
         for name in entries:
             (tmp_path / name).mkdir()
@@ -209,7 +215,8 @@ def test_stale_staging_is_removed_only_when_its_owner_is_dead(tmp_path):
         live.wait()
     left = sorted(p.name for p in tmp_path.iterdir())
     assert sorted(p.name for p in removed) == sorted(n for n, k in entries.items() if k == "dead")
-    assert left == sorted([f".b.partial-{live_token}", f".d.partial-{owner_token()}.mp4", "e", "f"])
+    assert left == sorted([f".b.partial-{live_token}", f".d.partial-{owner_token()}.mp4", "e", "f",
+                           f".h.partial-{elsewhere}", f".i.partial-{elsewhere}.npz"])
 
 
 def test_batch_keeps_a_live_runs_staging_and_refuses_a_second_batch(tmp_path, clip, tiny_weights, capsys):

@@ -3,15 +3,18 @@
 Every file or folder video3d writes is built under a hidden temporary sibling
 (same folder, so the final rename never crosses file systems) named
 
-    ``.<name>.partial-<pid>-<start>[<suffix>]``
+    ``.<name>.partial-<pid>-<start>@<host>[<suffix>]``
 
-where ``<pid>`` and ``<start>`` (the process start time in clock ticks, from
-``/proc``) identify the process that owns it. On success it is renamed over
+where ``<pid>``, ``<start>`` (the process start time in clock ticks, from
+``/proc``) and ``<host>`` (this machine's name, letters, digits and ``_`` only)
+identify the process that owns it. On success it is renamed over
 the destination; on any exception (Ctrl-C and SIGTERM included) it is deleted
 and the destination is left as it was. Leftovers of processes that were
 killed (SIGKILL, power loss) are removed by :func:`remove_stale`, which only
 touches entries whose owner is provably dead, so jobs sharing an output
-folder never delete each other's work.
+folder never delete each other's work. A PID means nothing on another machine,
+so on a shared file system (a Ray cluster writing to one folder) an entry
+owned by another host is never removed here; the owner's host cleans it up.
 
 Disk-full and permission errors while writing become one-line
 :class:`~video3d.errors.UserError`\\ s naming the file.
@@ -22,6 +25,7 @@ import errno
 import os
 import re
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +36,8 @@ from video3d.errors import UserError
 #: errno values that mean "the environment refused the write", not a bug.
 _ENV_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 
-_STAGING = re.compile(r"^\.(?P<name>.+?)\.(?P<kind>partial|old)-(?P<pid>\d+)(?:-(?P<start>\d+))?(?P<suffix>\.\w+)?$")
+_STAGING = re.compile(r"^\.(?P<name>.+?)\.(?P<kind>partial|old)-(?P<pid>\d+)(?:-(?P<start>\d+))?"
+                      r"(?:@(?P<host>\w+))?(?P<suffix>\.\w+)?$")
 
 
 # ------------------------------------------------------------ ownership
@@ -48,15 +53,25 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def host_token() -> str:
+    """This machine's name as it appears in staging names: letters, digits and ``_`` (at most 40)."""
+    return re.sub(r"\W", "_", socket.gethostname(), flags=re.ASCII)[:40] or "host"
+
+
 def owner_token(pid: int | None = None) -> str:
-    """``<pid>-<start>`` of this (or the given) process; ``<pid>`` alone where /proc is absent."""
+    """``<pid>-<start>@<host>`` of this (or the given local) process; without ``-<start>`` where
+    /proc is absent."""
     pid = os.getpid() if pid is None else pid
     start = process_start(pid)
-    return f"{pid}" if start is None else f"{pid}-{start}"
+    return (f"{pid}" if start is None else f"{pid}-{start}") + f"@{host_token()}"
 
 
-def owner_alive(pid: int, start: int | None) -> bool:
-    """True unless process ``pid`` (started at ``start`` ticks, when known) is provably gone."""
+def owner_alive(pid: int, start: int | None, host: str | None = None) -> bool:
+    """True unless process ``pid`` (started at ``start`` ticks, when known) of ``host`` (None:
+    this machine, as in names written before hosts were recorded) is provably gone. A process
+    of another host cannot be checked from here and counts as alive."""
+    if host is not None and host != host_token():
+        return True
     if pid == os.getpid() and (start is None or start == process_start(pid)):
         return True
     try:
@@ -97,7 +112,7 @@ def remove_stale(folder: str | Path) -> list[Path]:
         if not m:
             continue
         start = int(m["start"]) if m["start"] else None
-        if owner_alive(int(m["pid"]), start):
+        if owner_alive(int(m["pid"]), start, m["host"]):
             continue
         if m["kind"] == "old":
             final = folder / m["name"]
