@@ -28,8 +28,10 @@ def test_train_a_few_steps_then_eval(tmp_path, mocap_root, capsys):
     # resume continues where it stopped
     code = main(["train", "--arch", "ampose", "--preset", "small", "--mocap", str(mocap_root), "--epochs", "3",
                  "--steps-per-epoch", "2", "--batch-size", "16", "--val-cameras", "1", "--val-max-frames", "50",
-                 "--out", str(out), "--name", "amp", "--resume", "--sources", "cmu"])
+                 "--out", str(out), "--name", "amp", "--resume", "--sources", "cmu", "--lr-decay", "0.5"])
     assert code == 0
+    lrs = [h["lr"] for h in json.loads((out / "amp.json").read_text())["history"]]
+    assert len(lrs) == 3 and lrs[2] == pytest.approx(lrs[1] * 0.5)  # the new decay from the resumed epoch on
     capsys.readouterr()
     code = main(["eval", "--weights", str(out / "amp.safetensors"), "--mocap", str(mocap_root),
                  "--val-subjects", "131", "--cameras", "1", "--max-frames", "100", "--json", str(tmp_path / "m.json")])

@@ -332,6 +332,9 @@ def train(
         help="Optimiser steps per epoch (samples are synthesised on the fly).")] = 200,
     batch_size: Annotated[Optional[int], typer.Option(help=f"Windows per step; default: {_DEFAULT_BATCH}.")] = None,
     lr: Annotated[Optional[float], typer.Option(help=f"Learning rate; default (from the papers): {_DEFAULT_LR}.")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(
+        help="Learning-rate factor per epoch (exponential decay); default per architecture. "
+             "With --resume it replaces the checkpoint's from the next epoch on.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Device = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 mixed precision on CUDA.")] = True,

@@ -29,7 +29,7 @@ def _minutes(clips) -> dict[str, float]:
 
 def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subjects, epochs, steps_per_epoch,
                   batch_size, lr, seed, device, amp, out, name, resume, val_cameras, val_max_frames,
-                  frames=None, init=None, sources=None, splits=None, sample_cache=None) -> dict:
+                  frames=None, init=None, sources=None, splits=None, sample_cache=None, lr_decay=None) -> dict:
     from video3d.models.registry import get_lifter
     from video3d.train import datasets, samplers
     from video3d.train.splits import load_splits
@@ -103,7 +103,8 @@ def train_command(arch, preset, mocap, h36m_3d, h36m_2d, h36m_cameras, val_subje
                  len(parts["test"]))
     cfg = TrainConfig(arch=arch, preset=preset, model_overrides=overrides,
                       init_weights=str(init) if init else None, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                      lr=lr, seed=seed, device=device, amp=amp, out_dir=str(out), name=name, resume=resume)
+                      lr=lr, lr_decay=lr_decay, seed=seed, device=device, amp=amp, out_dir=str(out), name=name,
+                      resume=resume)
     t0 = time.perf_counter()
     with make_progress() as progress:
         task = progress.add_task("train", total=(epochs) * steps_per_epoch, rate="")

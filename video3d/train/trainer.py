@@ -109,6 +109,8 @@ def train(cfg: TrainConfig, sampler, val_sequences: list, card_extra: dict | Non
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] = cfg.lr
             scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
+        if cfg.lr_decay is not None:  # an explicit --lr-decay on resume applies from the next epoch
+            scheduler.gamma = cfg.lr_decay
         log.info("resumed from %s at epoch %d (lr %.2e)", ckpt_path, start_epoch, optimizer.param_groups[0]["lr"])
 
     card_base = {
