@@ -73,17 +73,18 @@ def main() -> None:
            "frames": int(pts.shape[1]), "min_score": args.min_score, "per_view_reprojection_px": {},
            "leave_one_view_out_px": {}, "association_notes": notes}
     out["ignored_view_frames"] = {}
-    gate = reconstruct(pts, scs, cams, fps).ignored  # (V, T) the same for every method (it gates before refining)
-    ok_count = [int(((scs[k] >= args.min_score) & ~gate[k][:, None]).sum()) for k in range(V)]
+    dlt4 = reconstruct(pts, scs, cams, fps)
+    # Held-out detections count where confident and of the same person (not gated by the 4-view check);
+    # the gate is the same for every method (it runs before the refinement).
+    ok = (scs >= args.min_score) & ~dlt4.ignored[..., None]
+    ok_count = ok.sum(axis=(1, 2))
     # Leave-one-view-out: reconstruct from the other views, project into the held-out one. Every
     # method is scored on the same points (those every method gives, as the synthetic table scores
     # the points DLT triangulated); how many held-out detections each method covers, and its error
     # over all the points it gives, are reported beside.
     lovo_err: dict[str, dict[int, np.ndarray]] = {}
     for name, m in methods.items():
-        rec = reconstruct(pts, scs, cams, fps, method="dlt" if m is None else name, model=m)
-        # Held-out detections count where confident and of the same person (not gated by the 4-view check).
-        ok = (scs >= args.min_score) & ~rec.ignored[..., None]
+        rec = dlt4 if m is None else reconstruct(pts, scs, cams, fps, method=name, model=m)
         out["per_view_reprojection_px"][name] = {
             views[k].name: round(float(np.nanmean(np.where(ok[k], rec.reprojection_error[k], np.nan))), 2)
             for k in range(V)}

@@ -476,7 +476,7 @@ def run_multiview(videos: Sequence[str | Path], calib: str | Path, out: str | Pa
         if options.viewer:
             from video3d.viewer import write_viewer
 
-            files.append(write_viewer(staging, page_dir=final, title=final.name))
+            files.append(write_viewer(staging, page_dir=final))
     timings["total"] = time.perf_counter() - t0
     with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("ignore", RuntimeWarning)

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from video3d.data.noise import detector_noise
 from video3d.geometry.camera import CalibratedCamera, look_at
@@ -88,13 +89,6 @@ class Sample:
     target: np.ndarray
 
 
-def rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
-    """(3, 3) rotation by ``angle`` radians about the unit ``axis`` (3,) (Rodrigues)."""
-    x, y, z = axis
-    K = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + math.sin(angle) * K + (1 - math.cos(angle)) * K @ K
-
-
 def perturb_calibration(rng: np.random.Generator, cam: CalibratedCamera,
                         error: tuple[float, float, float]) -> CalibratedCamera:
     """A copy of ``cam`` as a calibration would estimate it: rotated by a random axis and a
@@ -103,7 +97,7 @@ def perturb_calibration(rng: np.random.Generator, cam: CalibratedCamera,
     rot_deg, centre_m, focal_rel = error
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
-    R = rotation_about(axis, math.radians(rng.normal(0, rot_deg))) @ cam.R
+    R = Rotation.from_rotvec(axis * math.radians(rng.normal(0, rot_deg))).as_matrix() @ cam.R
     centre = cam.center + rng.normal(0, centre_m, 3)
     scale = 1.0 + rng.normal(0, focal_rel)
     return replace(cam, R=R, t=-R @ centre, fx=cam.fx * scale, fy=cam.fy * scale)
