@@ -20,6 +20,7 @@ import torch
 
 from video3d.geometry.calibration import read_calibration
 from video3d.io.video import probe
+from video3d.multiview.features import subject_size
 from video3d.multiview.learned import load_model
 from video3d.multiview.pipeline import MultiviewOptions, match_views, people_2d
 from video3d.multiview.reconstruct import reconstruct
@@ -74,6 +75,9 @@ def main() -> None:
            "leave_one_view_out_px": {}, "association_notes": notes}
     out["ignored_view_frames"] = {}
     dlt4 = reconstruct(pts, scs, cams, fps)
+    # The person's limb lengths against the training bodies' (4-view DLT): the model is applied
+    # far outside the body sizes it was trained on when this is far from 1.
+    out["subject_size_vs_training"] = round(float(subject_size(torch.from_numpy(dlt4.points[None]))[0]), 3)
     # Held-out detections count where confident and of the same person (not gated by the 4-view check);
     # the gate is the same for every method (it runs before the refinement).
     ok = (scs >= args.min_score) & ~dlt4.ignored[..., None]

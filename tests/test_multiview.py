@@ -241,6 +241,72 @@ def test_calibration_error_perturbs_only_what_dlt_and_the_model_see():
     assert err > np.nanmean(np.linalg.norm(exact.dlt - exact.target, axis=-1))
 
 
+def _random_head_model(seed: int = 0) -> MultiViewRelational:
+    torch.manual_seed(seed)
+    model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
+    for p in model.head.parameters():  # non-zero head so the tests see the network
+        torch.nn.init.normal_(p, std=0.1)
+    return model
+
+
+def test_scaling_the_world_leaves_every_image_unchanged():
+    cam = ring(1)[0].camera
+    X = walking_clip(5, fps=50)
+    origin, f = np.array([0.2, 0.5, 0.9]), 1.37
+    c2 = origin + (cam.center - origin) * f
+    scaled = CalibratedCamera(R=cam.R, t=-cam.R @ c2, fx=cam.fx, fy=cam.fy, cx=cam.cx, cy=cam.cy,
+                              width=cam.width, height=cam.height, k=cam.k, p=cam.p)
+    np.testing.assert_allclose(scaled.project(origin + (X - origin) * f), cam.project(X), atol=1e-6)
+    b = _batch(B=1)
+    o = torch.tensor([[0.2, 0.5, 0.9]])
+    s = learned.scale_scene(b, o, torch.tensor([f]))
+    torch.testing.assert_close(s["centers"][0, 0], o[0] + (b["centers"][0, 0] - o[0]) * f)
+    torch.testing.assert_close(s["normalized"], b["normalized"])
+
+
+def test_subject_size_follows_the_body_scale_of_synthetic_samples():
+    from video3d.multiview.features import subject_size
+    from video3d.multiview.synth import RigConfig, make_sample
+
+    X = walking_clip(20, fps=50)
+    base = make_sample(np.random.default_rng(1), X, 3, noise=False)
+    small = make_sample(np.random.default_rng(1), X, 3, noise=False, rig=RigConfig(body_scale=(0.7, 0.7)))
+    lengths = lambda t: np.linalg.norm(t[:, 12] - t[:, 11], axis=-1)  # noqa: E731 - left upper arm
+    np.testing.assert_allclose(lengths(small.target), 0.7 * lengths(base.target), rtol=1e-5)
+    sizes = subject_size(torch.from_numpy(np.stack([base.target, small.target])))
+    assert sizes[1] / sizes[0] == pytest.approx(0.7, rel=1e-4)
+    assert subject_size(torch.full((1, 4, 17, 3), float("nan")))[0] == 1.0  # nothing seen: training size
+
+
+def test_sequence_prediction_windows_overlap_and_size_normalisation():
+    model = _random_head_model()
+    b = _batch(B=1, Tw=13)
+    with torch.no_grad():
+        # Window = T: the same as one model call.
+        first = {k: (v.narrow(learned.TIME_AXIS[k], 0, 9) if k in learned.TIME_AXIS else v) for k, v in b.items()}
+        torch.testing.assert_close(learned.predict_sequence(model, first), learned.predict(model, first))
+        seq = learned.predict_sequence(model, b, stride=1)
+        assert seq.shape == (1, 13, 17, 3) and torch.isfinite(seq).all()
+        # Frame 0 is only in the first window, frame 12 only in the last; frame 6 is the mean of 5 windows.
+        torch.testing.assert_close(seq[:, 0], learned.predict(model, first)[:, 0])
+        wins = [learned.predict(model, {k: (v.narrow(learned.TIME_AXIS[k], s, 9) if k in learned.TIME_AXIS else v)
+                                        for k, v in b.items()})[:, 6 - s] for s in range(0, 5)]
+        torch.testing.assert_close(seq[:, 6], torch.stack(wins).mean(0))
+        # Size normalisation: the same scene at 0.7 x the size gives the same pose at 0.7 x the size.
+        o = torch.tensor([[0.1, 0.6, 0.9]])
+        small = learned.scale_scene(b, o, torch.tensor([0.7]))
+        a = learned.predict_sequence(model, b, normalize_size=True)
+        c = learned.predict_sequence(model, small, normalize_size=True)
+        torch.testing.assert_close(c, o[:, None, None] + (a - o[:, None, None]) * 0.7, atol=1e-4, rtol=1e-4)
+
+
+def test_yaw_averaging_is_exact_for_a_model_that_ignores_yaw():
+    model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()  # zero head: returns the DLT
+    b = _batch()
+    with torch.no_grad():
+        torch.testing.assert_close(learned.predict(model, b, yaws=4), learned.predict(model, b), atol=1e-5, rtol=1e-5)
+
+
 def test_zero_head_model_returns_dlt_and_weights_round_trip(tmp_path):
     model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
     b = _batch()

@@ -30,6 +30,31 @@ def subject_origin(dlt: Tensor) -> Tensor:
     return torch.nan_to_num(out, nan=0.0)
 
 
+#: (joint, joint, metres): limb bones and their median length over the training windows of
+#: the synthetic mocap pool (H36M-17 joints of :func:`video3d.keypoints.coco_to_h36m`).
+REFERENCE_BONES = ((11, 12, 0.281), (14, 15, 0.281), (12, 13, 0.256), (15, 16, 0.256),
+                   (4, 5, 0.404), (1, 2, 0.404), (5, 6, 0.454), (2, 3, 0.454))
+
+
+def subject_size(dlt: Tensor, limits: tuple[float, float] = (0.5, 1.5)) -> Tensor:
+    """Size of each subject relative to the training bodies, from its limb lengths.
+
+    dlt: (B, T, J, 3) world metres, NaN where not triangulated. For every limb bone the
+    median length over frames; the size is the sum of those medians over the sum of the
+    :data:`REFERENCE_BONES` lengths (bones never triangulated left out), clipped to
+    ``limits``; 1 where no bone is seen. Returns (B,).
+    """
+    ratios_num = torch.zeros(dlt.shape[0], dtype=dlt.dtype)
+    ratios_den = torch.zeros(dlt.shape[0], dtype=dlt.dtype)
+    for a, b, ref in REFERENCE_BONES:
+        length = torch.nanmedian((dlt[:, :, a] - dlt[:, :, b]).norm(dim=-1), dim=1).values  # (B,)
+        seen = torch.isfinite(length)
+        ratios_num += torch.where(seen, length, torch.zeros_like(length))
+        ratios_den += seen.to(dlt.dtype) * ref
+    size = torch.where(ratios_den > 0, ratios_num / ratios_den.clamp_min(1e-9), torch.ones_like(ratios_num))
+    return size.clamp(*limits)
+
+
 def ray_features(normalized: Tensor, scores: Tensor, rotations: Tensor, centers: Tensor,
                  view_mask: Tensor, dlt: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Build the model inputs.

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 from safetensors.torch import load_file, save_file
 
 from video3d.errors import WeightsError
@@ -22,11 +23,15 @@ from video3d.geometry.triangulation import undistort_points
 from video3d.io.atomic import atomic_file, write_text_atomic
 from video3d.lift.weights import file_sha256, find_weights_file, read_verified_card
 from video3d.models.multiview import MultiViewRelational
-from video3d.multiview.features import ray_features
+from video3d.multiview.features import ray_features, subject_origin, subject_size
 from video3d.multiview.synth import RigConfig, make_sample, stack_samples
 
 ARCH = "mvrt"
 DEFAULT_NAME = "mvrt-mocap"
+#: Frames between the starts of the model's windows at inference (:func:`refine`): each frame is the
+#: mean of the windows holding it. Chosen on synthetic validation (scripts/multiview_inference_check.py,
+#: docs/multiview_inference.json): 3 beat 9 (no overlap) with 2-4 cameras.
+INFERENCE_STRIDE = 3
 #: Linear learning-rate warm-up of :func:`train` (steps).
 WARMUP_STEPS = 100
 INPUT_CONVENTION = {
@@ -75,19 +80,29 @@ def to_tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
 
 
-def random_yaw(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """Turn each sample's whole scene about the world z axis by a random angle (cameras and points)."""
-    B = batch["dlt"].shape[0]
-    a = torch.rand(B, generator=gen) * 2 * math.pi
-    c, s = torch.cos(a), torch.sin(a)
-    Rz = torch.zeros(B, 3, 3)
+def yaw_matrices(angles: torch.Tensor) -> torch.Tensor:
+    """Rotations about the world z axis: angles (B,) radians -> (B, 3, 3)."""
+    c, s = torch.cos(angles), torch.sin(angles)
+    Rz = torch.zeros(len(angles), 3, 3, dtype=angles.dtype)
     Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = c, -s, s, c, 1.0
+    return Rz
+
+
+def turn_scene(batch: dict[str, torch.Tensor], Rz: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Turn each sample's whole scene (cameras and points) by Rz (B, 3, 3); 2D stays as it is."""
     out = dict(batch)
     out["rotations"] = batch["rotations"] @ Rz[:, None].transpose(-1, -2)
     out["centers"] = torch.einsum("bij,bvj->bvi", Rz, batch["centers"])
-    out["dlt"] = torch.einsum("bij,btkj->btki", Rz, batch["dlt"])
-    out["target"] = torch.einsum("bij,btkj->btki", Rz, batch["target"])
+    for k in ("dlt", "target"):
+        if k in batch:
+            out[k] = torch.einsum("bij,btkj->btki", Rz, batch[k])
     return out
+
+
+def random_yaw(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Turn each sample's whole scene about the world z axis by a random angle (cameras and points)."""
+    B = batch["dlt"].shape[0]
+    return turn_scene(batch, yaw_matrices(torch.rand(B, generator=gen) * 2 * math.pi))
 
 
 VIEW_KEYS = ("normalized", "scores", "rotations", "centers", "view_mask")
@@ -103,8 +118,20 @@ def permute_views(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[
     return out
 
 
-def predict(model: MultiViewRelational, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Model output in world metres, (B, T, J, 3)."""
+def predict(model: MultiViewRelational, batch: dict[str, torch.Tensor], yaws: int = 1) -> torch.Tensor:
+    """Model output in world metres, (B, T, J, 3).
+
+    ``yaws`` > 1: test-time averaging over the scene turned about the vertical by
+    ``yaws`` evenly spaced angles (the model is trained under random yaw; each
+    output is turned back before averaging).
+    """
+    if yaws > 1:
+        B = batch["dlt"].shape[0]
+        out = 0.0
+        for k in range(yaws):
+            Rz = yaw_matrices(torch.full((B,), 2 * math.pi * k / yaws))
+            out = out + torch.einsum("bji,btkj->btki", Rz, predict(model, turn_scene(batch, Rz)))
+        return out / yaws
     tokens, mask, dlt_c, missing, origin = ray_features(batch["normalized"], batch["scores"], batch["rotations"],
                                                         batch["centers"], batch["view_mask"], batch["dlt"])
     return model(tokens, mask, dlt_c, missing) + origin[:, None, None]
@@ -141,15 +168,76 @@ def mpjpe_mm(pred: np.ndarray, target: np.ndarray, where: np.ndarray | None = No
     return float(np.mean(e) * 1000.0)
 
 
-def evaluate(model: MultiViewRelational, pool: dict[str, np.ndarray], batch_size: int = 32) -> dict:
+#: Batch keys with a time axis, and where it is.
+TIME_AXIS = {"normalized": 2, "scores": 2, "dlt": 1, "target": 1}
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
+    """Starts of windows of ``window`` frames every ``stride`` frames covering ``num_frames``
+    (the last one aligned to the end)."""
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] != num_frames - window:
+        starts.append(num_frames - window)
+    return starts
+
+
+def scale_scene(batch: dict[str, torch.Tensor], origin: Tensor, factor: Tensor) -> dict[str, torch.Tensor]:
+    """Scale each sample's world (camera centres and 3D points) about ``origin`` (B, 3) by
+    ``factor`` (B,). Every camera sees exactly the same image, so the 2D stays as it is."""
+    out = dict(batch)
+    f = factor[:, None]
+    out["centers"] = origin[:, None] + (batch["centers"] - origin[:, None]) * f[..., None]
+    for k in ("dlt", "target"):
+        if k in batch:
+            out[k] = origin[:, None, None] + (batch[k] - origin[:, None, None]) * f[..., None, None]
+    return out
+
+
+def predict_sequence(model: MultiViewRelational, batch: dict[str, torch.Tensor], stride: int | None = None,
+                     yaws: int = 1, normalize_size: bool = False, max_batch: int = 256) -> torch.Tensor:
+    """Model output for sequences of any length T >= 1, world metres (B, T, J, 3).
+
+    The sequences are cut into windows of the model's length every ``stride`` frames
+    (default: the window, i.e. no overlap); frames in several windows get the mean of
+    their predictions. ``yaws``: see :func:`predict`. ``normalize_size``: the scene is
+    first scaled so that the subject has the training bodies' size
+    (:func:`~video3d.multiview.features.subject_size` of the whole sequence's DLT), the
+    output scaled back; the images are unchanged by this, only the metric prior is.
+    """
+    if normalize_size:
+        origin = subject_origin(batch["dlt"])
+        size = subject_size(batch["dlt"])
+        out = predict_sequence(model, scale_scene(batch, origin, 1.0 / size), stride=stride, yaws=yaws,
+                               max_batch=max_batch)
+        return origin[:, None, None] + (out - origin[:, None, None]) * size[:, None, None, None]
+    T = batch["dlt"].shape[1]
+    W = min(model.num_frames, T)
+    starts = window_starts(T, W, stride or W)
+    acc = torch.zeros(batch["dlt"].shape)
+    cnt = torch.zeros(T)
+    per = max(1, max_batch // max(1, batch["dlt"].shape[0]))
+    for i in range(0, len(starts), per):
+        ss = starts[i:i + per]
+        wins = {k: torch.cat([v.narrow(TIME_AXIS[k], s, W) if k in TIME_AXIS else v for s in ss])
+                for k, v in batch.items() if k != "target"}
+        out = predict(model, wins, yaws=yaws).reshape(len(ss), -1, W, *acc.shape[2:])
+        for s, o in zip(ss, out):
+            acc[:, s:s + W] += o
+            cnt[s:s + W] += 1
+    return acc / cnt[None, :, None, None]
+
+
+def evaluate(model: MultiViewRelational, pool: dict[str, np.ndarray], batch_size: int = 32,
+             stride: int | None = None, yaws: int = 1, normalize_size: bool = False) -> dict:
     """MPJPE (mm) of DLT and of the model on a pool: DLT over its triangulated points, the model over
-    the same points and over all points; plus the share of points DLT could not triangulate."""
+    the same points and over all points; plus the share of points DLT could not triangulate.
+    Pools of windows longer than the model are predicted as in :func:`predict_sequence`."""
     preds = []
     model.eval()
     with torch.no_grad():
         for i in range(0, len(pool["dlt"]), batch_size):
             b = to_tensors({k: v[i:i + batch_size] for k, v in pool.items()})
-            preds.append(predict(model, b).numpy())
+            preds.append(predict_sequence(model, b, stride=stride, yaws=yaws, normalize_size=normalize_size).numpy())
     pred = np.concatenate(preds)
     dlt, target = pool["dlt"], pool["target"]
     ok = np.isfinite(dlt).all(-1)
@@ -218,34 +306,20 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
 
 # ----------------------------------------------------------------------------- inference
 def refine(model: MultiViewRelational, points: np.ndarray, scores: np.ndarray, cameras: Sequence[CalibratedCamera],
-           dlt: np.ndarray, window: int | None = None) -> np.ndarray:
+           dlt: np.ndarray, stride: int | None = INFERENCE_STRIDE, yaws: int = 1,
+           normalize_size: bool = False) -> np.ndarray:
     """Refine a triangulated sequence with the model.
 
     points: (V, T, 17, 2) pixels (NaN = unseen); scores: (V, T, 17); dlt: (T, 17, 3)
-    world metres (NaN where not triangulated). The sequence is cut into windows of the
-    model's length (the last one aligned to the end; overlapping frames averaged).
-    Returns (T, 17, 3) world metres.
+    world metres (NaN where not triangulated). Windows and averaging as in
+    :func:`predict_sequence`. Returns (T, 17, 3) world metres.
     """
-    V, T = points.shape[:2]
-    W = min(window or model.num_frames, T)
-    normalized = np.stack([undistort_points(points[v], cam) for v, cam in enumerate(cameras)]).astype(np.float32)
-    rot = np.stack([np.asarray(c.R, np.float32) for c in cameras])
-    cen = np.stack([np.asarray(c.center, np.float32) for c in cameras])
-    starts = list(range(0, T - W + 1, W))
-    if starts[-1] != T - W:
-        starts.append(T - W)
-    acc = np.zeros((T, 17, 3))
-    cnt = np.zeros((T, 1, 1))
+    V = points.shape[0]
+    b = {"normalized": np.stack([undistort_points(points[v], cam) for v, cam in enumerate(cameras)])[None],
+         "scores": np.nan_to_num(scores)[None], "view_mask": np.ones((1, V), bool), "dlt": dlt[None],
+         "rotations": np.stack([np.asarray(c.R) for c in cameras])[None],
+         "centers": np.stack([np.asarray(c.center) for c in cameras])[None]}
+    b = {k: v if v.dtype == bool else v.astype(np.float32) for k, v in b.items()}
     with torch.no_grad():
-        for i in range(0, len(starts), 16):
-            ss = starts[i:i + 16]
-            b = {"normalized": np.stack([normalized[:, s:s + W] for s in ss]),
-                 "scores": np.stack([np.nan_to_num(scores[:, s:s + W]).astype(np.float32) for s in ss]),
-                 "rotations": np.repeat(rot[None], len(ss), 0), "centers": np.repeat(cen[None], len(ss), 0),
-                 "view_mask": np.ones((len(ss), V), bool),
-                 "dlt": np.stack([dlt[s:s + W].astype(np.float32) for s in ss])}
-            out = predict(model, to_tensors(b)).numpy()
-            for s, o in zip(ss, out):
-                acc[s:s + W] += o
-                cnt[s:s + W] += 1
-    return acc / cnt
+        return predict_sequence(model, to_tensors(b), stride=stride, yaws=yaws,
+                                normalize_size=normalize_size)[0].numpy().astype(np.float64)

@@ -44,6 +44,11 @@ class RigConfig:
     #: relative focal length. The 2D is filmed with the true cameras; DLT and the model are
     #: given the perturbed ones, as with a real calibration.
     calibration_error: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: Person size: the mocap body is scaled about its mean pelvis by a factor drawn
+    #: uniformly from this range (the mocap actors are adults of similar size; people
+    #: filmed are not, and detectors place joints differently, e.g. limbs ~25 % shorter
+    #: on the shared multicam clip).
+    body_scale: tuple[float, float] = (1.0, 1.0)
 
 
 def random_rig(rng: np.random.Generator, center: np.ndarray, num_views: int,
@@ -148,6 +153,10 @@ def make_sample(rng: np.random.Generator, landmarks_coco: np.ndarray, num_views:
     rig = rig or RigConfig()
     target = coco_to_h36m(landmarks_coco)[0].astype(np.float64)
     center = np.nanmean(target[:, 0], axis=0)
+    if tuple(rig.body_scale) != (1.0, 1.0):
+        scale = rng.uniform(*rig.body_scale)
+        landmarks_coco = center + (landmarks_coco - center) * scale
+        target = center + (target - center) * scale
     true_cams = random_rig(rng, center, num_views, rig)
     pts, scs = film(rng, landmarks_coco, true_cams, noise=noise, occlusion=noise)
     cams = true_cams
