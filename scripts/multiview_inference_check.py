@@ -34,18 +34,10 @@ from video3d.train.datasets import load_mocap_parts
 from video3d.train.samplers import source_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_multiview import EVAL_COUNTS, SELECT_COUNTS, cached_pool  # noqa: E402
+from train_multiview import EVAL_COUNTS, SELECT_COUNTS, cached_pool, rig_tag  # noqa: E402
 
 SUBSET = RigConfig(subset_prob=0.5, calibration_error=(0.1, 0.005, 0.003))
 PROTOCOLS = {"spread": RigConfig(), "subset": SUBSET, "sized": replace(SUBSET, body_scale=(0.6, 1.2))}
-
-
-def rig_tag(rig: RigConfig) -> str:
-    """Cache-file tag of a rig protocol (as scripts/train_multiview.py names its pools)."""
-    if rig == RigConfig():
-        return ""
-    tag = f"-s{rig.subset_prob:g}-c{'_'.join(f'{x:g}' for x in rig.calibration_error)}"
-    return tag + (f"-b{rig.body_scale[0]:g}_{rig.body_scale[1]:g}" if tuple(rig.body_scale) != (1.0, 1.0) else "")
 
 
 def main() -> None:
@@ -71,11 +63,11 @@ def main() -> None:
         clips = parts[part]
         out = {}
         for name, rig in PROTOCOLS.items():
-            tag = rig_tag(rig)
             out[name] = {}
             for V in counts:
                 rng = np.random.default_rng(defn.seeds[part] + V)
-                out[name][V] = cached_pool(cache / f"{part}-{V}-{n}-T{args.frames}{tag}.npz", lambda: learned.make_pool(
+                path = cache / f"{part}-{V}-{n}-T{args.frames}{rig_tag(rig)}.npz"
+                out[name][V] = cached_pool(path, lambda: learned.make_pool(
                     rng, clips, n, args.frames, view_counts=(V,), strides=(1,),
                     clip_weights=source_weights(clips)[0], rig=rig))
         return out

@@ -46,6 +46,14 @@ def cached_pool(path: Path, make):
     return pool
 
 
+def rig_tag(rig: RigConfig) -> str:
+    """Cache-file tag of a rig protocol ("" for the default evenly spread rigs)."""
+    if rig == RigConfig():
+        return ""
+    tag = f"-s{rig.subset_prob:g}-c{'_'.join(f'{x:g}' for x in rig.calibration_error)}"
+    return tag + (f"-b{rig.body_scale[0]:g}_{rig.body_scale[1]:g}" if tuple(rig.body_scale) != (1.0, 1.0) else "")
+
+
 def concat(pools: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in pools]) for k in pools[0]}
 
@@ -100,8 +108,6 @@ def main() -> None:
     # Held-out protocols: "spread" (evenly spread rigs, exact calibration: the original table) and
     # "subset" (the training distribution: subsets of larger rigs, calibration error).
     protocols = {"spread": RigConfig(), "subset": train_rig}
-    rig_tag = lambda r: ("" if r == RigConfig() else  # noqa: E731
-                         f"-s{r.subset_prob:g}-c{'_'.join(f'{x:g}' for x in r.calibration_error)}")
     parts, defn, root = load_mocap_parts(None, args.sources, args.splits)
     train_clips, val_clips, test_clips = parts["train"], parts["validation"], parts["test"]
     log(f"{len(train_clips)} train, {len(val_clips)} validation, {len(test_clips)} test clips")

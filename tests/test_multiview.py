@@ -163,11 +163,16 @@ def _batch(B=2, Tw=9, V=4, seed=0):
     return learned.to_tensors(stack_samples([make_sample(rng, X, v, max_views=V) for v in (V, 2)][:B]))
 
 
-def test_model_shapes_and_view_permutation_invariance():
-    torch.manual_seed(0)
+def _random_head_model(seed: int = 0) -> MultiViewRelational:
+    torch.manual_seed(seed)
     model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
-    for p in model.head.parameters():  # non-zero head so the test sees the network
+    for p in model.head.parameters():  # non-zero head so the tests see the network
         torch.nn.init.normal_(p, std=0.1)
+    return model
+
+
+def test_model_shapes_and_view_permutation_invariance():
+    model = _random_head_model()
     b = _batch()
     with torch.no_grad():
         out = learned.predict(model, b)
@@ -239,14 +244,6 @@ def test_calibration_error_perturbs_only_what_dlt_and_the_model_see():
     assert not np.allclose(exact.rotations, noisy.rotations)
     err = np.nanmean(np.linalg.norm(noisy.dlt - noisy.target, axis=-1))
     assert err > np.nanmean(np.linalg.norm(exact.dlt - exact.target, axis=-1))
-
-
-def _random_head_model(seed: int = 0) -> MultiViewRelational:
-    torch.manual_seed(seed)
-    model = MultiViewRelational(num_frames=9, dim=32, depth=1).eval()
-    for p in model.head.parameters():  # non-zero head so the tests see the network
-        torch.nn.init.normal_(p, std=0.1)
-    return model
 
 
 def test_scaling_the_world_leaves_every_image_unchanged():

@@ -22,6 +22,7 @@ from video3d.geometry.camera import CalibratedCamera
 from video3d.geometry.triangulation import undistort_points
 from video3d.io.atomic import atomic_file, write_text_atomic
 from video3d.lift.weights import file_sha256, find_weights_file, read_verified_card
+from video3d.lift.windows import window_starts
 from video3d.models.multiview import MultiViewRelational
 from video3d.multiview.features import ray_features, subject_origin, subject_size
 from video3d.multiview.synth import RigConfig, make_sample, stack_samples
@@ -172,15 +173,6 @@ def mpjpe_mm(pred: np.ndarray, target: np.ndarray, where: np.ndarray | None = No
 TIME_AXIS = {"normalized": 2, "scores": 2, "dlt": 1, "target": 1}
 
 
-def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
-    """Starts of windows of ``window`` frames every ``stride`` frames covering ``num_frames``
-    (the last one aligned to the end)."""
-    starts = list(range(0, num_frames - window + 1, stride))
-    if starts[-1] != num_frames - window:
-        starts.append(num_frames - window)
-    return starts
-
-
 def scale_scene(batch: dict[str, torch.Tensor], origin: Tensor, factor: Tensor) -> dict[str, torch.Tensor]:
     """Scale each sample's world (camera centres and 3D points) about ``origin`` (B, 3) by
     ``factor`` (B,). Every camera sees exactly the same image, so the 2D stays as it is."""
@@ -212,7 +204,7 @@ def predict_sequence(model: MultiViewRelational, batch: dict[str, torch.Tensor],
         return origin[:, None, None] + (out - origin[:, None, None]) * size[:, None, None, None]
     T = batch["dlt"].shape[1]
     W = min(model.num_frames, T)
-    starts = window_starts(T, W, stride or W)
+    starts = window_starts(T, W, stride or W).tolist()
     acc = torch.zeros(batch["dlt"].shape)
     cnt = torch.zeros(T)
     per = max(1, max_batch // max(1, batch["dlt"].shape[0]))
@@ -306,8 +298,7 @@ def train(model: MultiViewRelational, pool: dict[str, np.ndarray], cpu_seconds: 
 
 # ----------------------------------------------------------------------------- inference
 def refine(model: MultiViewRelational, points: np.ndarray, scores: np.ndarray, cameras: Sequence[CalibratedCamera],
-           dlt: np.ndarray, stride: int | None = INFERENCE_STRIDE, yaws: int = 1,
-           normalize_size: bool = False) -> np.ndarray:
+           dlt: np.ndarray, stride: int = INFERENCE_STRIDE) -> np.ndarray:
     """Refine a triangulated sequence with the model.
 
     points: (V, T, 17, 2) pixels (NaN = unseen); scores: (V, T, 17); dlt: (T, 17, 3)
@@ -321,5 +312,4 @@ def refine(model: MultiViewRelational, points: np.ndarray, scores: np.ndarray, c
          "centers": np.stack([np.asarray(c.center) for c in cameras])[None]}
     b = {k: v if v.dtype == bool else v.astype(np.float32) for k, v in b.items()}
     with torch.no_grad():
-        return predict_sequence(model, to_tensors(b), stride=stride, yaws=yaws,
-                                normalize_size=normalize_size)[0].numpy().astype(np.float64)
+        return predict_sequence(model, to_tensors(b), stride=stride)[0].numpy().astype(np.float64)
